@@ -1,0 +1,118 @@
+"""The per-connection I/O threads (reader, flusher) and the client's pinger.
+
+Each function runs on its own thread, bound to one connection generation; it
+ends when that connection is lost or the client closes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List
+
+from . import errors, transport
+from .msg import Msg
+from .outbox import Ctl
+from .protocol import encode
+from .protocol.parser import Err, Info, Ok, Ping, Pong
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client, _Conn
+
+
+def read_loop(client: Client, conn: _Conn) -> None:
+    """Reader: socket bytes -> parser events -> subscriptions and state."""
+    sock = conn.sock
+    feed = conn.parser.feed
+    recv = sock.recv
+    size = transport.RECV_SIZE
+    try:
+        events: List[Any] = conn.leftover
+        conn.leftover = []
+        while True:
+            if events:
+                dispatch(client, conn, events)
+            data = recv(size)
+            if not data:
+                raise errors.UnexpectedEOF(
+                    f"nats: the server {conn.server.hostport} closed the connection")
+            events = feed(data)
+    except BaseException as exc:  # noqa: BLE001 - every failure means a lost connection
+        client._on_lost(conn, exc)
+
+
+def dispatch(client: Client, conn: _Conn, events: List[Any]) -> None:
+    subs = client._subs
+    n = 0
+    nbytes = 0
+    for ev in events:
+        if type(ev) is Msg:
+            n += 1
+            nbytes += len(ev.data)
+            sub = subs.get(ev.sid)
+            if sub is not None and sub._put(ev):
+                client._auto_unsub_done(sub)
+        elif type(ev) is Ping:
+            client._on_ping(conn)
+        elif type(ev) is Pong:
+            client._on_pong()
+        elif type(ev) is Info:
+            client._on_info(conn, ev.data)
+        elif type(ev) is Err:
+            client._on_err(conn, ev.message)
+        elif type(ev) is not Ok:  # pragma: no cover - the parser yields nothing else
+            raise errors.ProtocolError(f"nats: unexpected event {ev!r}")
+    if n:
+        client._in_msgs += n
+        client._in_bytes += nbytes
+
+
+def flush_loop(client: Client, conn: _Conn) -> None:
+    """Flusher: take every queued frame, write them in one go; requeue what did not go."""
+    ob = client._outbox
+    take = ob.take
+    gen = conn.gen
+    sock = conn.sock
+    wlock = conn.wlock
+    while True:
+        batch = take(gen)
+        if batch is None:
+            return
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        try:
+            with wlock:
+                transport.send_all(sock, data)
+        except transport.PartialSend as ps:
+            ob.requeue_front(unsent_frames(batch, ps.sent))
+            client._on_lost(conn, ps.cause)
+            return
+
+
+def unsent_frames(batch: List[bytes], sent: int) -> List[bytes]:
+    """The frames of ``batch`` not wholly within the first ``sent`` bytes."""
+    done = 0
+    for i, f in enumerate(batch):
+        done += len(f)
+        if done > sent:
+            return batch[i:]
+    return []
+
+
+def ping_loop(client: Client) -> None:
+    """Pinger: a PING every ping_interval; too many unanswered means a stale connection."""
+    opts = client._opts
+    assert opts is not None
+    while not client._closing.wait(opts.ping_interval):
+        with client._lock:
+            conn = client._conn
+            if conn is None or conn.lost or client._outbox.mode != "connected":
+                continue
+            if client._pings_out >= opts.max_outstanding_pings:
+                stale = True
+            else:
+                stale = False
+                client._pings_out += 1
+                client._pongs.append(None)
+                client._outbox.put_ctl_locked(Ctl(encode.PING))
+        if stale:
+            client._on_lost(conn, errors.StaleConnectionError(
+                f"nats: stale connection to {conn.server.hostport}: {opts.max_outstanding_pings} "
+                f"PINGs unanswered over {opts.ping_interval}s intervals; reconnecting"))

@@ -1,0 +1,915 @@
+"""The Client facade: connect, publish, subscribe, request, flush, drain, close.
+
+Threads (all named ``natsync-...``, all joined by :meth:`Client.close`):
+
+* reader   - one per connection: socket -> parser -> subscriptions / state
+* flusher  - one per connection: outbox -> socket, coalescing writes
+* pinger   - one per client: keep-alive PINGs and stale-connection detection
+* reconnect- while reconnecting: server pool, backoff, handshake, resubscribe, replay
+* events   - one per client: user connection callbacks, in order
+* sub-N    - one per callback subscription
+
+Lock order: ``Client._lock`` (which is the outbox lock) before a
+subscription's lock. No I/O and no user code runs under either.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Union
+from urllib.parse import ParseResult
+
+from . import _io, _reconnect, errors, transport
+from ._callbacks import CallbackThread
+from ._version import __version__
+from .handshake import Established
+from .msg import Headers, Msg
+from .nuid import NUID
+from .options import Options, build_options
+from .outbox import BUFFERING, CONNECTED, Ctl, Outbox
+from .protocol import encode
+from .protocol.headers import encode_headers
+from .protocol.parser import Parser
+from .protocol.subjects import validate_queue, validate_sub_subject, validate_subject
+from .server_version import ServerVersion
+from .servers import Server, ServerPool
+from .subscription import (
+    DEFAULT_SUB_PENDING_BYTES_LIMIT,
+    DEFAULT_SUB_PENDING_MSGS_LIMIT,
+    MsgHandler,
+    Subscription,
+)
+
+log = logging.getLogger("natsync")
+
+_PUB_CACHE_MAX = 4096
+_ids = itertools.count(1)
+
+
+class State(enum.Enum):
+    """Connection states; transitions happen only under ``Client._lock``."""
+
+    NEW = "new"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DRAINING_SUBS = "draining_subs"
+    DRAINING_PUBS = "draining_pubs"
+    CLOSED = "closed"
+
+
+class _Conn:
+    """One connection generation: its socket and the threads bound to it."""
+
+    __slots__ = ("sock", "gen", "parser", "info", "tls", "server", "reader", "flusher",
+                 "wlock", "lost", "leftover")
+
+    def __init__(self, est: Established, server: Server, gen: int) -> None:
+        self.sock = est.sock
+        self.parser = est.parser
+        self.info = est.info
+        self.tls = est.tls
+        self.leftover = est.leftover
+        self.server = server
+        self.gen = gen
+        self.reader: Optional[threading.Thread] = None
+        self.flusher: Optional[threading.Thread] = None
+        self.wlock = threading.Lock()
+        self.lost = False
+
+
+class _Waiter:
+    """A flush/request slot: a pre-acquired lock released when resolved."""
+
+    __slots__ = ("lock", "msg", "error", "cancelled")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.msg: Optional[Msg] = None
+        self.error: Optional[BaseException] = None
+        self.cancelled = False
+
+    def resolve(self, msg: Optional[Msg] = None, error: Optional[BaseException] = None) -> None:
+        self.msg = msg
+        self.error = error
+        try:
+            self.lock.release()
+        except RuntimeError:  # already resolved
+            pass
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        return self.lock.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+
+
+class _RespMux(Subscription):
+    """The one wildcard inbox subscription all requests share."""
+
+    def __init__(self, client: Client, sid: int, prefix: str) -> None:
+        super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
+        self.prefix = prefix
+        self.plen = len(prefix)
+        self.waiters: Dict[str, _Waiter] = {}
+
+    def _put(self, msg: Msg) -> bool:
+        w = self.waiters.pop(msg.subject[self.plen:], None)
+        if w is not None:
+            w.resolve(msg)
+        return False
+
+
+class Client:
+    """A synchronous NATS client. Create with :func:`natsync.connect` or
+    ``Client()`` then :meth:`connect`. All methods are thread-safe."""
+
+    def __init__(self) -> None:
+        self._id = next(_ids)
+        self._opts: Optional[Options] = None
+        self._state = State.NEW
+        self._outbox = Outbox(pending_size=2 * 1024 * 1024, buf_size=None, buf_msgs=None,
+                              overflow="error", flush_timeout=None)
+        self._lock = self._outbox.lock
+        self._conn: Optional[_Conn] = None
+        self._gen = 0
+        self._pool: Optional[ServerPool] = None
+        self._subs: Dict[int, Subscription] = {}
+        self._all_subs: List[Subscription] = []
+        self._sid = 0
+        self._pub_cache: Dict[str, bytes] = {}
+        self._max_payload = 1024 * 1024
+        self._info: Dict[str, Any] = {}
+        self._pongs: Deque[Optional[_Waiter]] = deque()
+        self._repings: List[_Waiter] = []
+        self._pings_out = 0
+        self._last_error: Optional[BaseException] = None
+        self._in_msgs = 0
+        self._in_bytes = 0
+        self._reconnects = 0
+        self._errors_received = 0
+        self._unsent: List[Msg] = []
+        self._unsent_frames: List[bytes] = []
+        self._closing = threading.Event()  # set when close starts: wakes every wait
+        self._closed_done = threading.Event()
+        self._close_lock = threading.Lock()
+        self._draining_pubs = False
+        self._reconnect_thread: Optional[threading.Thread] = None
+        self._pinger: Optional[threading.Thread] = None
+        self._events: Optional[CallbackThread] = None
+        self._mux: Optional[_RespMux] = None
+        self._req_ids = itertools.count(1)
+        self._nuid = NUID()
+        self._connected_server: Optional[Server] = None
+        self._connect_errors: List[str] = []
+
+    # ================================================================ connect
+    def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
+        """Connect (see API.md for every option). Raises on failure, leaving no thread."""
+        if self._state is not State.NEW:
+            raise errors.Error("nats: this Client already connected once; create a new Client")
+        opts = build_options(servers, **options)
+        self._opts = opts
+        ob = self._outbox
+        ob.pending_size = opts.pending_size
+        ob.buf_size_limit = opts.reconnect_buf_size
+        ob.buf_msgs_limit = opts.reconnect_buf_msgs
+        ob.overflow = opts.reconnect_buf_overflow
+        ob.flush_timeout = opts.flush_timeout
+        ob.on_drop = self._report_async
+        self._pool = ServerPool(list(opts.servers), randomize=not opts.dont_randomize)
+        self._events = CallbackThread(self._callback_failed, f"natsync-events-{self._id}")
+        self._events.start()
+        failures: List[tuple[Server, errors.Error]] = []
+        for server in self._pool.first_pass():
+            try:
+                est = self._establish(server)
+            except errors.Error as exc:
+                server.reconnects += 1
+                server.last_error = exc
+                failures.append((server, exc))
+                if isinstance(exc, errors.AuthorizationError):
+                    self._pool.record_auth_failure(server)
+                continue
+            self._start_connected(est, server)
+            return
+        exc = _connect_failure(failures)
+        self._last_error = exc
+        if opts.retry_on_failed_connect:
+            with self._lock:
+                self._state = State.RECONNECTING
+                self._outbox.to_buffering_locked()
+                self._start_pinger()
+                self._start_reconnect_locked(None)
+            return
+        with self._lock:
+            self._state = State.CLOSED
+            self._outbox.close_locked("the connection failed")
+        self._closing.set()
+        self._events.stop(1.0)
+        self._closed_done.set()
+        raise exc
+
+    def _establish(self, server: Server) -> Established:
+        from .handshake import establish
+
+        assert self._opts is not None
+        return establish(server, self._opts, __version__, self._make_parser)
+
+    def _make_parser(self) -> Parser:
+        client = self
+
+        def msg_factory(subject: str, sid: int, reply: str, payload: bytes,
+                        header: Optional[bytes]) -> Msg:
+            return Msg(subject, sid, reply, payload, header, client)
+
+        return Parser(msg_factory=msg_factory)
+
+    def _adopt_locked(self, est: Established, server: Server) -> _Conn:
+        """Make ``est`` the current connection (lock held); returns it."""
+        assert self._pool is not None and self._opts is not None
+        self._gen += 1
+        conn = _Conn(est, server, self._gen)
+        self._conn = conn
+        self._connected_server = server
+        self._pool.record_success(server)
+        self._apply_info_locked(est.info, initial=True)
+        self._pings_out = 0
+        self._pongs.clear()
+        return conn
+
+    def _start_connected(self, est: Established, server: Server) -> None:
+        with self._lock:
+            conn = self._adopt_locked(est, server)
+            self._state = State.CONNECTED
+            self._outbox.to_connected_locked(conn.gen)
+            self._start_conn_threads_locked(conn, flusher=True)
+            self._start_pinger()
+
+    def _start_conn_threads_locked(self, conn: _Conn, *, flusher: bool) -> None:
+        if conn.reader is None:
+            conn.reader = threading.Thread(target=_io.read_loop, args=(self, conn),
+                                           name=f"natsync-reader-{self._id}", daemon=True)
+            conn.reader.start()
+        if flusher and conn.flusher is None:
+            conn.flusher = threading.Thread(target=_io.flush_loop, args=(self, conn),
+                                            name=f"natsync-flusher-{self._id}", daemon=True)
+            conn.flusher.start()
+
+    def _start_pinger(self) -> None:
+        if self._pinger is None:
+            self._pinger = threading.Thread(target=_io.ping_loop, args=(self,),
+                                            name=f"natsync-pinger-{self._id}", daemon=True)
+            self._pinger.start()
+
+    def _apply_info_locked(self, info: Dict[str, Any], *, initial: bool) -> List[Server]:
+        assert self._pool is not None and self._opts is not None
+        self._info = info
+        mp = info.get("max_payload")
+        if isinstance(mp, int) and mp > 0:
+            self._max_payload = mp
+        urls = info.get("connect_urls") or []
+        added: List[Server] = []
+        if urls:
+            tls = bool(self._connected_server and self._connected_server.tls) or bool(
+                info.get("tls_required"))
+            added = self._pool.add_discovered(urls, tls=tls, randomize=not self._opts.dont_randomize)
+        return added
+
+    # =========================================================== publishing
+    def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                headers: Optional[Headers] = None) -> None:
+        """Publish ``payload`` to ``subject``. While reconnecting the message is buffered
+        (see the reconnect buffer rules); raises rather than lose an accepted message."""
+        if headers is None and not reply and not self._draining_pubs:
+            prefix = self._pub_cache.get(subject)
+            if prefix is None:
+                prefix = self._pub_prefix(subject)
+            n = len(payload)
+            if n > self._max_payload:
+                raise self._too_big(subject, n)
+            try:
+                frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
+            except TypeError:
+                raise _payload_type_error(payload) from None
+            self._outbox.put(frame, n)
+            return
+        self._publish_full(subject, payload, reply, headers)
+
+    def _pub_prefix(self, subject: str) -> bytes:
+        validate_subject(subject)
+        prefix = b"PUB " + subject.encode() + b" "
+        cache = self._pub_cache
+        if len(cache) >= _PUB_CACHE_MAX:
+            cache.clear()
+        cache[subject] = prefix
+        return prefix
+
+    def _too_big(self, subject: str, n: int) -> errors.Error:
+        return errors.MaxPayloadError(
+            f"nats: maximum payload exceeded: {n} bytes to {subject!r}, the server allows "
+            f"{self._max_payload}; split the message, store it in an Object Store, or raise "
+            "max_payload in the server config"
+        )
+
+    def _publish_full(self, subject: str, payload: bytes, reply: str,
+                      headers: Optional[Headers]) -> None:
+        if self._draining_pubs and self._state is not State.CLOSED:
+            raise errors.ConnectionDrainingError(
+                "nats: connection draining: no new publishes are accepted")
+        validate_subject(subject)
+        if reply:
+            validate_subject(reply)
+        try:
+            data = bytes(payload)
+        except TypeError:
+            raise _payload_type_error(payload) from None
+        n = len(data)
+        if headers:
+            hdr = encode_headers(headers)
+            if n + len(hdr) > self._max_payload:
+                raise self._too_big(subject, n + len(hdr))
+            frame = encode.encode_hpub(subject, data, hdr, reply)
+        else:
+            if n > self._max_payload:
+                raise self._too_big(subject, n)
+            frame = encode.encode_pub(subject, data, reply)
+        self._outbox.put(frame, n)
+
+    def _respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
+        self.publish(reply, data, headers=headers)
+
+    # ========================================================== subscribing
+    def subscribe(
+        self,
+        subject: str,
+        queue: str = "",
+        cb: Optional[MsgHandler] = None,
+        max_msgs: int = 0,
+        pending_msgs_limit: int = DEFAULT_SUB_PENDING_MSGS_LIMIT,
+        pending_bytes_limit: int = DEFAULT_SUB_PENDING_BYTES_LIMIT,
+    ) -> Subscription:
+        """Subscribe to ``subject`` (wildcards allowed), optionally in a queue group.
+
+        With ``cb`` each message is passed to it on the subscription's own thread;
+        without, take messages with ``next_msg()`` or by iterating."""
+        validate_sub_subject(subject)
+        if queue:
+            validate_queue(queue)
+        if cb is not None and not callable(cb):
+            raise errors.BadSubscriptionError("nats: cb must be a callable taking a Msg")
+        if max_msgs < 0:
+            raise errors.BadSubscriptionError("nats: max_msgs must be 0 (no limit) or positive")
+        with self._lock:
+            self._check_usable_locked("subscribe")
+            self._sid += 1
+            sub = Subscription(self, self._sid, subject, queue, cb, max_msgs,
+                               pending_msgs_limit, pending_bytes_limit)
+            self._subs[sub.sid] = sub
+            self._all_subs = [s for s in self._all_subs if not s.is_closed]
+            self._all_subs.append(sub)
+            self._outbox.put_ctl_locked(Ctl(encode.encode_sub(subject, sub.sid, queue)))
+            if max_msgs:
+                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid, max_msgs)))
+        sub._start()
+        return sub
+
+    def _check_usable_locked(self, what: str) -> None:
+        st = self._state
+        if st is State.CLOSED:
+            raise errors.ConnectionClosedError(f"nats: connection closed: cannot {what}")
+        if st is State.NEW:
+            raise errors.ConnectionClosedError(f"nats: not connected: call connect() before {what}")
+        if st is State.DRAINING_SUBS or st is State.DRAINING_PUBS:
+            raise errors.ConnectionDrainingError(f"nats: connection draining: cannot {what}")
+
+    def _unsubscribe(self, sub: Subscription, limit: int) -> None:
+        with self._lock:
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot unsubscribe")
+            if self._subs.get(sub.sid) is not sub:
+                raise errors.BadSubscriptionError(
+                    f"nats: subscription {sub.subject!r} is not active (already unsubscribed?)")
+            if limit > 0 and sub._received < limit:
+                sub._max = limit
+                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid, limit)))
+                return
+            del self._subs[sub.sid]
+            self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+        sub._close(discard=True)
+
+    def _auto_unsub_done(self, sub: Subscription) -> None:
+        """Reader: a subscription reached its max_msgs; the server dropped it too."""
+        with self._lock:
+            if self._subs.get(sub.sid) is sub:
+                del self._subs[sub.sid]
+
+    def _drain_sub(self, sub: Subscription, timeout: Optional[float]) -> None:
+        assert self._opts is not None
+        deadline = time.monotonic() + (self._opts.drain_timeout if timeout is None else timeout)
+        with self._lock:
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
+            if self._subs.get(sub.sid) is not sub:
+                raise errors.BadSubscriptionError(
+                    f"nats: subscription {sub.subject!r} is not active")
+            self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+        try:
+            self.flush(max(deadline - time.monotonic(), 0.001))
+        except errors.TimeoutError:
+            pass  # deliver what arrived anyway
+        finally:
+            with self._lock:
+                if self._subs.get(sub.sid) is sub:
+                    del self._subs[sub.sid]
+            sub._close(discard=False)
+        if not sub._wait_drained(deadline):
+            raise errors.DrainTimeoutError(
+                f"nats: draining {sub.subject!r} timed out with {sub.pending_msgs} messages pending")
+
+    # ============================================================= request
+    def new_inbox(self) -> str:
+        """A unique inbox subject under ``inbox_prefix``."""
+        prefix = self._opts.inbox_prefix if self._opts else "_INBOX"
+        return f"{prefix}.{self._nuid.next()}"
+
+    def _resp_mux(self) -> _RespMux:
+        with self._lock:
+            mux = self._mux
+            if mux is not None:
+                return mux
+            self._check_usable_locked("request")
+            self._sid += 1
+            mux = _RespMux(self, self._sid, self.new_inbox() + ".")
+            self._subs[mux.sid] = mux
+            self._outbox.put_ctl_locked(Ctl(encode.encode_sub(mux.subject, mux.sid)))
+            self._mux = mux
+            return mux
+
+    def request(self, subject: str, payload: bytes = b"", timeout: float = 0.5,
+                headers: Optional[Headers] = None) -> Msg:
+        """Publish a request and wait for the first response.
+
+        Raises :class:`NoRespondersError` when nobody listens on ``subject`` and
+        :class:`TimeoutError` when no response arrives within ``timeout``."""
+        if timeout is None or timeout <= 0:
+            raise errors.BadTimeoutError("nats: request timeout must be a positive number of seconds")
+        mux = self._mux or self._resp_mux()
+        token = str(next(self._req_ids))
+        w = _Waiter()
+        mux.waiters[token] = w
+        try:
+            self.publish(subject, payload, reply=mux.prefix + token, headers=headers)
+        except BaseException:
+            mux.waiters.pop(token, None)
+            raise
+        if not w.wait(timeout):
+            mux.waiters.pop(token, None)
+            raise errors.TimeoutError(
+                f"nats: request to {subject!r} timed out after {timeout}s without a response")
+        if w.error is not None:
+            raise w.error
+        msg = w.msg
+        assert msg is not None
+        if msg._hdr is not None and msg.status == 503:
+            raise errors.NoRespondersError(
+                f"nats: no responders available for request on {subject!r}: nobody is "
+                "subscribed to it; start a responder or check the subject")
+        return msg
+
+    # =============================================================== flush
+    def flush(self, timeout: float = 10.0) -> None:
+        """Round trip PING/PONG: every earlier publish reached the server.
+
+        While reconnecting it waits for the reconnect, the replay and a PONG."""
+        if timeout is None or timeout <= 0:
+            raise errors.BadTimeoutError("nats: flush timeout must be positive")
+        w = _Waiter()
+        with self._lock:
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot flush")
+            if self._state is State.NEW:
+                raise errors.ConnectionClosedError("nats: not connected: call connect() first")
+            if self._outbox.mode is CONNECTED:
+                self._pongs.append(w)
+                self._outbox.put_ctl_locked(Ctl(encode.PING))
+            else:
+                self._repings.append(w)
+        if not w.wait(timeout):
+            w.cancelled = True
+            raise errors.TimeoutError(
+                f"nats: flush timed out after {timeout}s"
+                + ("" if self.is_connected else " while reconnecting: the server is unreachable"))
+        if w.error is not None:
+            raise w.error
+
+    def rtt(self, timeout: float = 10.0) -> float:
+        """Seconds for a PING/PONG round trip to the server."""
+        t0 = time.perf_counter()
+        self.flush(timeout)
+        return time.perf_counter() - t0
+
+    # ================================================= reader-side handlers
+    def _on_pong(self) -> None:
+        with self._lock:
+            self._pings_out = 0
+            while self._pongs:
+                w = self._pongs.popleft()
+                if w is None or not w.cancelled:
+                    break
+            else:
+                return
+        if w is not None:
+            w.resolve()
+
+    def _on_ping(self, conn: _Conn) -> None:
+        if not self._outbox.put_ctl(Ctl(encode.PONG)):
+            # replaying: answer directly, between replay chunks
+            with conn.wlock:
+                try:
+                    conn.sock.sendall(encode.PONG)
+                except OSError:
+                    pass
+
+    def _on_info(self, conn: _Conn, info: Dict[str, Any]) -> None:
+        assert self._opts is not None
+        with self._lock:
+            if conn is not self._conn:
+                return
+            added = self._apply_info_locked(info, initial=False)
+        ev = self._events
+        assert ev is not None
+        if added:
+            ev.submit(self._opts.discovered_server_cb)
+        if info.get("ldm"):
+            ev.submit(self._opts.lame_duck_mode_cb)
+            if self._opts.allow_reconnect and self._pool is not None and len(self._pool) > 1:
+                self._on_lost(conn, errors.Error("nats: server entered lame duck mode"), ldm=True)
+
+    def _on_err(self, conn: _Conn, text: str) -> None:
+        exc = errors.from_server_err(text, conn.server.hostport)
+        self._errors_received += 1
+        self._last_error = exc
+        self._report_async(exc)
+        if errors.is_fatal_server_err(exc):
+            # the server closes the connection after this; reconnect at once
+            self._on_lost(conn, exc)
+
+    # ====================================================== losing a connection
+    def _on_lost(self, conn: _Conn, exc: Optional[BaseException], *, ldm: bool = False) -> None:
+        """A connection broke (reader EOF/error, failed write, stale, forced)."""
+        assert self._opts is not None
+        fire_disconnected = False
+        close_now = False
+        with self._lock:
+            if conn is not self._conn or conn.lost:
+                return
+            conn.lost = True
+            if exc is not None and not isinstance(exc, errors.Error):
+                exc = errors.UnexpectedEOF(
+                    f"nats: connection to {conn.server.hostport} lost: {exc}")
+            if exc is not None:
+                self._last_error = exc
+            if self._state is State.CLOSED or self._closing.is_set():
+                pass
+            elif not self._opts.allow_reconnect:
+                close_now = True
+            elif self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS):
+                fire_disconnected = True
+                self._state = State.RECONNECTING
+                self._outbox.to_buffering_locked()
+                self._repings.extend(w for w in self._pongs if w is not None and not w.cancelled)
+                self._pongs.clear()
+                self._pings_out = 0
+                self._start_reconnect_locked(conn.server)
+            # else: already reconnecting (lost during replay): the reconnect thread goes on
+        transport.hard_shutdown(conn.sock)
+        if fire_disconnected:
+            assert self._events is not None
+            self._events.submit(self._opts.disconnected_cb)
+        if close_now:
+            threading.Thread(target=self._close, args=("the connection was lost and "
+                                                       "allow_reconnect is False",),
+                             name=f"natsync-closer-{self._id}", daemon=True).start()
+
+    def _start_reconnect_locked(self, lost: Optional[Server]) -> None:
+        prev = self._reconnect_thread
+        t = threading.Thread(target=_reconnect.run, args=(self, lost, prev),
+                             name=f"natsync-reconnect-{self._id}", daemon=True)
+        self._reconnect_thread = t
+        t.start()
+
+    def force_reconnect(self) -> None:
+        """Drop the current connection and reconnect now (buffering meanwhile)."""
+        with self._lock:
+            conn = self._conn
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot reconnect")
+            if self._state is not State.CONNECTED or conn is None:
+                return
+        self._on_lost(conn, errors.Error("nats: reconnect forced by the application"))
+
+    # ============================================================ reporting
+    def _report_async(self, exc: BaseException) -> None:
+        """Send an asynchronous error to error_cb on the events thread (or log it)."""
+        self._last_error = exc
+        opts = self._opts
+        if opts is not None and opts.error_cb is not None and self._events is not None:
+            self._events.submit(opts.error_cb, exc)
+        else:
+            log.error("natsync: %s", exc)
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        opts = self._opts
+        if opts is not None and opts.error_cb is not None:
+            opts.error_cb(exc)
+        else:
+            log.error("natsync: a connection callback raised", exc_info=exc)
+
+    def _report_callback_error(self, exc: BaseException, subject: str) -> None:
+        opts = self._opts
+        if opts is not None and opts.error_cb is not None and self._events is not None:
+            self._events.submit(opts.error_cb, exc)
+        else:
+            log.error("natsync: message callback for %r raised", subject, exc_info=exc)
+
+    # ======================================================= drain and close
+    def drain(self, timeout: Optional[float] = None) -> None:
+        """Unsubscribe everything, deliver what is pending, flush, then close.
+
+        Raises :class:`DrainTimeoutError` (after closing) when it takes longer than
+        ``timeout`` (default ``drain_timeout``)."""
+        assert self._opts is not None or self._state is State.NEW
+        with self._lock:
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
+            if self._state is State.NEW:
+                raise errors.ConnectionClosedError("nats: not connected")
+            if self._state in (State.DRAINING_SUBS, State.DRAINING_PUBS):
+                raise errors.ConnectionDrainingError("nats: already draining")
+            assert self._opts is not None
+            budget = self._opts.drain_timeout if timeout is None else timeout
+            deadline = time.monotonic() + budget
+            subs = [s for s in self._subs.values() if s is not self._mux]
+            if self._state is State.CONNECTED:
+                self._state = State.DRAINING_SUBS
+            for s in subs:
+                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
+        ok = True
+        try:
+            self.flush(max(deadline - time.monotonic(), 0.001))
+        except errors.TimeoutError:
+            ok = False
+        except errors.ConnectionClosedError:
+            return
+        with self._lock:
+            for s in subs:
+                if self._subs.get(s.sid) is s:
+                    del self._subs[s.sid]
+        for s in subs:
+            s._close(discard=False)
+        for s in subs:
+            ok = s._wait_drained(deadline) and ok
+        with self._lock:
+            if self._state is State.DRAINING_SUBS:
+                self._state = State.DRAINING_PUBS
+            self._draining_pubs = True
+        if ok:
+            try:
+                self.flush(max(deadline - time.monotonic(), 0.001))
+            except errors.TimeoutError:
+                ok = False
+            except errors.ConnectionClosedError:
+                return
+        self.close()
+        if not ok:
+            raise errors.DrainTimeoutError(
+                f"nats: draining timed out after {budget}s; the connection is closed "
+                "(undelivered messages were discarded)")
+
+    def close(self) -> None:
+        """Close the connection and join every thread the client started. Idempotent.
+
+        Messages accepted but never sent are kept: see :meth:`unsent_messages`."""
+        self._close("closed by the application")
+
+    def _close(self, reason: str, error: Optional[errors.Error] = None) -> None:
+        with self._close_lock:
+            if self._closing.is_set():
+                first = False
+            else:
+                first = True
+                self._closing.set()
+        if not first:
+            if not self._is_own_thread():
+                self._closed_done.wait(30.0)
+            return
+        if self._state is State.NEW:
+            self._state = State.CLOSED
+            self._closed_done.set()
+            return
+        # 1. graceful: let the flusher hand over what is queued (bounded)
+        if self._outbox.mode is CONNECTED:
+            self._outbox.wait_empty(time.monotonic() + 5.0)
+        # 2. stop accepting, wake every wait
+        with self._lock:
+            self._state = State.CLOSED
+            ob = self._outbox
+            ob.mode = "closed"
+            ob.closed_reason = f"the connection is closed ({reason})"
+            ob.data_ready.notify_all()
+            ob.space.notify_all()
+            conn = self._conn
+            pongs = [w for w in self._pongs if w is not None] + self._repings
+            self._pongs.clear()
+            self._repings = []
+            subs = list(self._all_subs) + ([self._mux] if self._mux else [])
+            self._subs.clear()
+        closed_exc = error or errors.ConnectionClosedError(f"nats: connection closed ({reason})")
+        for w in pongs:
+            w.resolve(error=closed_exc)
+        if self._mux is not None:
+            for w in list(self._mux.waiters.values()):
+                w.resolve(error=closed_exc)
+            self._mux.waiters.clear()
+        if conn is not None:
+            transport.hard_shutdown(conn.sock)
+        # 3. join the I/O threads
+        for t in (self._reconnect_thread, conn.reader if conn else None,
+                  conn.flusher if conn else None, self._pinger):
+            _join(t, 5.0)
+        # 4. keep what was never sent
+        with self._lock:
+            frames = self._outbox.close_locked(f"the connection is closed ({reason})")
+        self._unsent_frames = frames
+        for s in subs:
+            s._close(discard=True)
+        for s in subs:
+            s._join(5.0)
+        assert self._opts is not None and self._events is not None
+        if frames and self._opts.error_cb is not None:
+            self._events.submit(self._opts.error_cb, errors.OutboundBufferLimitError(
+                f"nats: connection closed with {len(frames)} buffered messages unsent; "
+                "nc.unsent_messages() returns them"))
+        self._events.submit(self._opts.closed_cb)
+        self._events.stop(5.0)
+        self._closed_done.set()
+
+    def _is_own_thread(self) -> bool:
+        me = threading.current_thread()
+        return me.name.startswith("natsync-") and me.name.endswith(f"-{self._id}") or (
+            self._events is not None and self._events.is_current())
+
+    def unsent_messages(self) -> List[Msg]:
+        """After close: the messages accepted but never sent, in publish order."""
+        if not self._unsent and self._unsent_frames:
+            self._unsent = [_frame_to_msg(f) for f in self._unsent_frames]
+        return list(self._unsent)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ============================================================= state
+    @property
+    def options(self) -> Optional[Options]:
+        return self._opts
+
+    @property
+    def is_connected(self) -> bool:
+        return self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS)
+
+    @property
+    def is_reconnecting(self) -> bool:
+        return self._state is State.RECONNECTING
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state is State.CLOSED
+
+    @property
+    def is_connecting(self) -> bool:
+        return self._state is State.NEW and self._opts is not None
+
+    @property
+    def is_draining(self) -> bool:
+        return self._state in (State.DRAINING_SUBS, State.DRAINING_PUBS)
+
+    @property
+    def is_draining_pubs(self) -> bool:
+        return self._state is State.DRAINING_PUBS
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def connected_url(self) -> Optional[ParseResult]:
+        s = self._connected_server
+        return s.uri if s is not None and self.is_connected else None
+
+    @property
+    def servers(self) -> List[ParseResult]:
+        return self._pool.uris if self._pool is not None else []
+
+    @property
+    def discovered_servers(self) -> List[ParseResult]:
+        return self._pool.discovered_uris if self._pool is not None else []
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
+
+    @property
+    def server_info(self) -> Dict[str, Any]:
+        return dict(self._info)
+
+    @property
+    def client_id(self) -> Optional[int]:
+        cid = self._info.get("client_id")
+        return cid if isinstance(cid, int) else None
+
+    @property
+    def client_ip(self) -> Optional[str]:
+        ip = self._info.get("client_ip")
+        return ip if isinstance(ip, str) else None
+
+    @property
+    def connected_server_version(self) -> ServerVersion:
+        return ServerVersion(str(self._info.get("version", "")))
+
+    @property
+    def last_error(self) -> Optional[BaseException]:
+        return self._last_error
+
+    @property
+    def pending_data_size(self) -> int:
+        return self._outbox.size
+
+    @property
+    def buffered_msgs(self) -> int:
+        ob = self._outbox
+        return ob.buf_msgs if ob.mode is BUFFERING else 0
+
+    @property
+    def buffered_bytes(self) -> int:
+        ob = self._outbox
+        return ob.buf_bytes if ob.mode is BUFFERING else 0
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        ob = self._outbox
+        return {
+            "in_msgs": self._in_msgs,
+            "out_msgs": ob.out_msgs,
+            "in_bytes": self._in_bytes,
+            "out_bytes": ob.out_bytes,
+            "reconnects": self._reconnects,
+            "errors_received": self._errors_received,
+            "reconnect_buf_dropped": ob.dropped,
+            "unsent_msgs": len(self._unsent_frames),
+        }
+
+    def __repr__(self) -> str:
+        return f"<natsync.Client #{self._id} {self._state.value}>"
+
+
+def _join(t: Optional[threading.Thread], timeout: float) -> None:
+    if t is not None and t is not threading.current_thread() and t.ident is not None:
+        t.join(timeout)
+
+
+def _frame_to_msg(frame: bytes) -> Msg:
+    subject, reply, hdr, payload = encode.decode_pub(frame)
+    return Msg(subject, 0, reply, payload, hdr)
+
+
+def _payload_type_error(payload: object) -> errors.Error:
+    return errors.Error(
+        f"nats: payload must be bytes-like (bytes, bytearray, memoryview), not "
+        f"{type(payload).__name__}; encode text first, e.g. data.encode()")
+
+
+def _connect_failure(failures: List[tuple[Server, errors.Error]]) -> errors.Error:
+    """The one error connect() raises for a failed first pass over the pool."""
+    if not failures:
+        return errors.NoServersError("nats: no servers available for connection: the pool is empty")
+    for kind in (errors.AuthorizationError, errors.SecureConnFailedError,
+                 errors.SecureConnRequiredError, errors.SecureConnWantedError,
+                 errors.InvalidUserCredentialsError):
+        for _s, exc in failures:
+            if isinstance(exc, kind):
+                return exc
+    if len(failures) == 1 and not isinstance(failures[0][1], errors.NoServersError):
+        return failures[0][1]
+    if all(isinstance(e, errors.ConnectTimeoutError) for _s, e in failures):
+        return errors.ConnectTimeoutError(
+            "nats: every server timed out: " + "; ".join(str(e) for _s, e in failures))
+    detail = "; ".join(f"{s.hostport}: {e}" for s, e in failures)
+    return errors.NoServersError(
+        f"nats: no servers available for connection ({detail}). Check the URLs, that the "
+        "server runs, or pass retry_on_failed_connect=True to keep trying in the background.")

@@ -1,0 +1,184 @@
+"""The NATS handshake, written once for the first connect and every reconnect.
+
+INFO -> (TLS upgrade) -> CONNECT + PING -> PONG, or -ERR. Nothing but CONNECT
+and PING is written to a new socket before the server's PONG.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import Any, List, NamedTuple, Optional
+
+from . import auth, errors, transport
+from .options import Options
+from .protocol import encode
+from .protocol.parser import Err, Info, Ok, Parser, Ping, Pong
+from .servers import Server
+
+PROTOCOL_VERSION = 1
+LANG = "python3-natsync"
+
+
+class Established(NamedTuple):
+    """A connection that completed the handshake."""
+
+    sock: transport.Sock
+    info: dict[str, Any]
+    parser: Parser
+    tls: bool
+    #: events that arrived after the PONG in the same read (handled by the reader)
+    leftover: List[Any]
+
+
+def _where(server: Server) -> str:
+    return server.hostport
+
+
+def _read_events(sock: transport.Sock, parser: Parser, deadline: float, server: Server,
+                 stage: str) -> List[Any]:
+    while True:
+        sock.settimeout(transport.remaining(deadline))
+        try:
+            data = sock.recv(transport.RECV_SIZE)
+        except (socket.timeout, TimeoutError) as exc:
+            raise errors.ConnectTimeoutError(
+                f"nats: {_where(server)} accepted the connection but did not {stage} within "
+                "connect_timeout; is it a NATS client port? (raise connect_timeout if the server is slow)"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise errors.SecureConnFailedError(
+                f"nats: TLS error from {_where(server)} while waiting to {stage}: {exc}"
+            ) from exc
+        if not data:
+            raise errors.UnexpectedEOF(
+                f"nats: {_where(server)} closed the connection before it could {stage}"
+            )
+        events = parser.feed(data)
+        if events:
+            return events
+
+
+def _connect_fields(opts: Options, server: Server, info: dict[str, Any], tls: bool,
+                    version: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "verbose": opts.verbose,
+        "pedantic": opts.pedantic,
+        "tls_required": tls,
+        "lang": LANG,
+        "version": version,
+        "protocol": PROTOCOL_VERSION,
+        "headers": True,
+        "no_responders": True,
+        "echo": not opts.no_echo,
+    }
+    if opts.name:
+        fields["name"] = opts.name
+    fields.update(
+        auth.connect_auth_fields(
+            user=opts.user,
+            password=opts.password,
+            token=opts.token,
+            nkeys_seed=opts.nkeys_seed,
+            nkeys_seed_str=opts.nkeys_seed_str,
+            user_credentials=opts.user_credentials,
+            signature_cb=opts.signature_cb,
+            user_jwt_cb=opts.user_jwt_cb,
+            url=server.uri,
+            nonce=info.get("nonce"),
+        )
+    )
+    return fields
+
+
+def establish(server: Server, opts: Options, version: str,
+              make_parser: "type[Parser] | Any" = Parser) -> Established:
+    """Dial ``server`` and complete the handshake within ``opts.connect_timeout``.
+
+    Raises a :mod:`natsync.errors` exception saying why it failed; the socket is
+    closed on every failure.
+    """
+    deadline = time.monotonic() + opts.connect_timeout
+    where = _where(server)
+    host = server.uri.hostname or "127.0.0.1"
+    port = server.uri.port or 4222
+    try:
+        sock: transport.Sock = transport.dial(host, port, deadline)
+    except (socket.timeout, TimeoutError) as exc:
+        raise errors.ConnectTimeoutError(
+            f"nats: connecting to {where} timed out after {opts.connect_timeout}s"
+        ) from exc
+    except OSError as exc:
+        raise errors.NoServersError(f"nats: cannot reach {where}: {exc.strerror or exc}") from exc
+    tls_host = opts.tls_hostname or host
+    want_tls = server.tls or opts.tls is not None
+    is_tls = False
+    try:
+        if opts.tls_handshake_first:
+            assert isinstance(sock, socket.socket)
+            sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
+            is_tls = True
+        parser: Parser = make_parser()
+        events = _read_events(sock, parser, deadline, server, "send its INFO")
+        first = events[0]
+        if not isinstance(first, Info):
+            raise errors.ProtocolError(
+                f"nats: {where} did not start with INFO (got {type(first).__name__}); "
+                "is it a NATS client port?"
+            )
+        info = first.data
+        if len(events) > 1:
+            raise errors.ProtocolError(f"nats: {where} sent data before the client's CONNECT")
+        if not is_tls:
+            if info.get("tls_required") or want_tls:
+                if not info.get("tls_required") and not info.get("tls_available"):
+                    raise errors.SecureConnWantedError(
+                        f"nats: TLS was requested for {where} but the server does not offer TLS; "
+                        "use a nats:// URL without tls=, or enable TLS on the server."
+                    )
+                assert isinstance(sock, socket.socket)
+                sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
+                is_tls = True
+        fields = _connect_fields(opts, server, info, is_tls, version)
+        sock.settimeout(transport.remaining(deadline))
+        sock.sendall(encode.encode_connect(fields) + encode.PING)
+        leftover: List[Any] = []
+        while True:
+            events = _read_events(sock, parser, deadline, server, "answer CONNECT")
+            done = False
+            for i, ev in enumerate(events):
+                if isinstance(ev, Pong):
+                    leftover = events[i + 1:]
+                    done = True
+                    break
+                if isinstance(ev, Err):
+                    raise errors.from_server_err(ev.message, where)
+                if isinstance(ev, Ping):
+                    sock.sendall(encode.PONG)
+                elif isinstance(ev, (Ok, Info)):
+                    if isinstance(ev, Info):
+                        info = ev.data
+                    continue
+                else:
+                    raise errors.ProtocolError(
+                        f"nats: {where} sent {type(ev).__name__} before completing the handshake"
+                    )
+            if done:
+                break
+        sock.settimeout(None)
+        return Established(sock, info, parser, is_tls, leftover)
+    except errors.Error:
+        transport.hard_shutdown(sock)
+        raise
+    except (socket.timeout, TimeoutError) as exc:
+        transport.hard_shutdown(sock)
+        raise errors.ConnectTimeoutError(
+            f"nats: handshake with {where} timed out after {opts.connect_timeout}s"
+        ) from exc
+    except OSError as exc:
+        transport.hard_shutdown(sock)
+        raise errors.UnexpectedEOF(f"nats: connection to {where} failed during the handshake: {exc}") from exc
+    except BaseException:
+        transport.hard_shutdown(sock)
+        raise

@@ -1,0 +1,101 @@
+"""Msg: a received (or unsent) message, and ``respond()``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from .protocol.headers import parse_headers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+    from .subscription import Subscription
+
+HeaderValue = Union[str, List[str]]
+Headers = Dict[str, HeaderValue]
+
+_UNPARSED: Any = object()
+
+
+class Msg:
+    """A NATS message: ``subject``, ``reply``, ``data``, ``headers``, ``sid``.
+
+    Headers are parsed on first access. ``respond()`` publishes to ``reply``
+    through the connection the message arrived on.
+    """
+
+    __slots__ = ("subject", "sid", "reply", "data", "_hdr", "_headers", "_client", "_sub")
+
+    def __init__(
+        self,
+        subject: str,
+        sid: int = 0,
+        reply: str = "",
+        data: bytes = b"",
+        header: Optional[bytes] = None,
+        client: Optional[Client] = None,
+        headers: Optional[Headers] = None,
+    ) -> None:
+        self.subject = subject
+        self.sid = sid
+        self.reply = reply
+        self.data = data
+        self._hdr = header
+        self._headers: Optional[Headers] = _UNPARSED if header is not None else headers
+        self._client = client
+        self._sub: Optional[Subscription] = None
+
+    @property
+    def headers(self) -> Optional[Headers]:
+        h = self._headers
+        if h is _UNPARSED:
+            assert self._hdr is not None
+            h = parse_headers(self._hdr)[0]
+            self._headers = h
+        return h
+
+    @property
+    def header(self) -> Optional[Headers]:
+        """Alias of :attr:`headers` (nats-py has both spellings)."""
+        return self.headers
+
+    @property
+    def status(self) -> Optional[int]:
+        """The status code of a status message (e.g. 503 no responders), else None."""
+        if self._hdr is None or len(self._hdr) < 12 or self._hdr[8:9] != b" ":
+            return None
+        code = self._hdr[9:12]
+        return int(code) if code.isdigit() else None
+
+    @property
+    def is_status(self) -> bool:
+        return self.status is not None
+
+    def respond(self, data: bytes = b"", headers: Optional[Headers] = None) -> None:
+        """Publish ``data`` to this message's reply subject."""
+        from . import errors
+
+        if not self.reply:
+            raise errors.Error(
+                f"nats: message on {self.subject!r} has no reply subject, so it cannot be "
+                "responded to; the sender must publish with reply= or use request()."
+            )
+        if self._client is None:
+            raise errors.Error("nats: this message is not bound to a connection")
+        self._client._respond(self.reply, data, headers)
+
+    def __repr__(self) -> str:
+        data = self.data if len(self.data) <= 64 else self.data[:64] + b"..."
+        extra = f", reply={self.reply!r}" if self.reply else ""
+        return f"<Msg subject={self.subject!r}{extra} data={data!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Msg):
+            return NotImplemented
+        return (
+            self.subject == other.subject
+            and self.reply == other.reply
+            and self.data == other.data
+            and self.headers == other.headers
+        )
+
+    __hash__ = None  # type: ignore[assignment]

@@ -1,0 +1,126 @@
+"""Dialling and TLS: the one place natsync makes sockets.
+
+Everything here is blocking and bounded by a deadline; nothing here knows the
+NATS protocol beyond "TLS first or after INFO", which the handshake decides.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import Optional, Union
+
+from . import errors
+
+Sock = Union[socket.socket, ssl.SSLSocket]
+
+#: Receive buffer used by the reader; large enough to take a burst in one call.
+RECV_SIZE = 256 * 1024
+
+
+def remaining(deadline: float) -> float:
+    """Seconds left until ``deadline`` (a ``time.monotonic()`` value), at least a sliver."""
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def dial(host: str, port: int, deadline: float) -> socket.socket:
+    """Open a TCP connection to ``host:port`` before ``deadline``, with TCP_NODELAY set."""
+    host = host.strip("[]")
+    sock = socket.create_connection((host, port), timeout=remaining(deadline))
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:  # pragma: no cover - platform without these options
+        pass
+    return sock
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """A verifying client context with the system's trust store."""
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+
+
+def wrap_tls(
+    sock: socket.socket,
+    context: Optional[ssl.SSLContext],
+    hostname: str,
+    deadline: float,
+    where: str,
+) -> ssl.SSLSocket:
+    """Run the TLS handshake on ``sock``; errors become :class:`SecureConnFailedError`."""
+    ctx = context if context is not None else default_tls_context()
+    host = hostname.strip("[]")
+    sock.settimeout(remaining(deadline))
+    try:
+        tls = ctx.wrap_socket(
+            sock,
+            server_hostname=host if ctx.check_hostname or host else None,
+            do_handshake_on_connect=False,
+        )
+        tls.do_handshake()
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise errors.SecureConnFailedError(
+            f"nats: TLS certificate verification failed for {where}: {exc.verify_message or exc}. "
+            "Pass tls=ssl.create_default_context(cafile=...) trusting the server's CA, "
+            "or tls_hostname= if the certificate names another host."
+        ) from exc
+    except (socket.timeout, TimeoutError) as exc:
+        sock.close()
+        raise errors.SecureConnFailedError(
+            f"nats: TLS handshake with {where} timed out; check that the server speaks TLS "
+            "on this port (or set tls_handshake_first to match the server)."
+        ) from exc
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        raise errors.SecureConnFailedError(
+            f"nats: TLS handshake with {where} failed: {exc}. Check the client certificate, "
+            "the CA and whether the server expects TLS first (tls_handshake_first)."
+        ) from exc
+    return tls
+
+
+def hard_shutdown(sock: Optional[Sock]) -> None:
+    """Wake any thread blocked on ``sock`` and close it, ignoring errors.
+
+    Uses the plain socket shutdown even for TLS sockets, so the SSL object a
+    reader may be inside is not torn down under it.
+    """
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:  # pragma: no cover
+        pass
+
+
+def send_all(sock: Sock, data: bytes) -> int:
+    """Write ``data`` fully; on error raise ``_PartialSend`` carrying the bytes written."""
+    view = memoryview(data)
+    total = len(data)
+    sent = 0
+    try:
+        while sent < total:
+            n = sock.send(view[sent:])
+            if n <= 0:  # pragma: no cover - blocking sockets do not return 0
+                raise OSError("socket send returned 0")
+            sent += n
+    except BaseException as exc:
+        raise PartialSend(sent, exc) from exc
+    finally:
+        view.release()
+    return sent
+
+
+class PartialSend(Exception):
+    """Internal: a write failed after ``sent`` bytes were handed to the kernel."""
+
+    def __init__(self, sent: int, cause: BaseException) -> None:
+        super().__init__(f"send failed after {sent} bytes: {cause!r}")
+        self.sent = sent
+        self.cause = cause
