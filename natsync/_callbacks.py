@@ -18,7 +18,7 @@ _STOP = object()
 class CallbackThread:
     """A single ordered queue of callables, run by one daemon thread."""
 
-    def __init__(self, on_error: Callable[[BaseException], None], name: str) -> None:
+    def __init__(self, on_error: Callable[[Exception], None], name: str) -> None:
         self._on_error = on_error
         self._name = name
         self._q: Deque[Tuple[Any, Tuple[Any, ...]]] = deque()

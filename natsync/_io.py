@@ -35,7 +35,7 @@ def read_loop(client: Client, conn: _Conn) -> None:
                 raise errors.UnexpectedEOF(
                     f"nats: the server {conn.server.hostport} closed the connection")
             events = feed(data)
-    except BaseException as exc:  # noqa: BLE001 - every failure means a lost connection
+    except BaseException as exc:
         client._on_lost(conn, exc)
 
 

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Union
+from typing import Any, Deque, Dict, List, Optional, Union
 from urllib.parse import ParseResult
 
 from . import _io, _reconnect, errors, transport
@@ -195,8 +195,8 @@ class Client:
                 continue
             self._start_connected(est, server)
             return
-        exc = _connect_failure(failures)
-        self._last_error = exc
+        failure = _connect_failure(failures)
+        self._last_error = failure
         if opts.retry_on_failed_connect:
             with self._lock:
                 self._state = State.RECONNECTING
@@ -210,7 +210,7 @@ class Client:
         self._closing.set()
         self._events.stop(1.0)
         self._closed_done.set()
-        raise exc
+        raise failure
 
     def _establish(self, server: Server) -> Established:
         from .handshake import establish
@@ -621,7 +621,7 @@ class Client:
         else:
             log.error("natsync: %s", exc)
 
-    def _callback_failed(self, exc: BaseException) -> None:
+    def _callback_failed(self, exc: Exception) -> None:
         opts = self._opts
         if opts is not None and opts.error_cb is not None:
             opts.error_cb(exc)

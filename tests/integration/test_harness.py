@@ -20,8 +20,6 @@ import pytest
 from natsync.testing import NatsCluster, NatsServer, find_nats_server, free_port
 from natsync.testing.plugin import SECTION_TITLE, format_server_logs
 
-trustme = pytest.importorskip("trustme")
-
 WAIT = 10.0  # bound on every wait in this file
 
 
@@ -139,7 +137,7 @@ def refused(port: int) -> bool:
 
 def test_start_stop_and_monitoring(raw_clients: Callable[[NatsServer], RawClient]) -> None:
     server = NatsServer(name="plain")
-    assert not server.is_running and server.pid is None
+    assert (server.is_running, server.pid) == (False, None)
     with server:
         assert server.is_running
         assert server.url == f"nats://127.0.0.1:{server.port}" == server.client_url
@@ -157,7 +155,7 @@ def test_start_stop_and_monitoring(raw_clients: Callable[[NatsServer], RawClient
         pid = server.pid
         assert pid is not None
         server.stop()
-        assert not server.is_running and server.pid == pid
+        assert (server.is_running, server.pid) == (False, pid)
         assert process_gone(pid)
         assert refused(server.port)
         assert "Server Exiting" in server.log()
@@ -172,7 +170,7 @@ def test_kill_and_restart_on_same_port(raw_clients: Callable[[NatsServer], RawCl
         port, http_port, first_pid = server.port, server.http_port, server.pid
         assert first_pid is not None
         server.kill()
-        assert not server.is_running and process_gone(first_pid)
+        assert (server.is_running, process_gone(first_pid)) == (False, True)
         assert refused(port)
         server.kill()  # idempotent
         assert server.restart() is server
@@ -195,7 +193,9 @@ def test_jetstream_enabled_and_store_survives_restart(
     assert client.info()["jetstream"] is True
     assert client.handshake() == b"PONG"
     config = {"name": "HARNESS", "subjects": ["harness.>"], "storage": "file"}
-    answer = json.loads(client.request("$JS.API.STREAM.CREATE.HARNESS", json.dumps(config).encode()))
+    answer = json.loads(
+        client.request("$JS.API.STREAM.CREATE.HARNESS", json.dumps(config).encode())
+    )
     assert answer.get("config", {}).get("name") == "HARNESS", answer
     client.close()
     server.kill()
@@ -271,9 +271,7 @@ def test_bad_config_raises_with_log() -> None:
         server.close()
 
 
-def test_missing_binary_gives_install_hint(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_missing_binary_gives_install_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("NATSYNC_SERVER_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(sysconfig, "get_path", lambda name, *a, **k: str(tmp_path))
@@ -391,6 +389,7 @@ def test_lame_duck_without_clients_exits(nats_server: NatsServer) -> None:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     directory = tmp_path_factory.mktemp("certs")
     server_cert = ca.issue_cert("127.0.0.1", "localhost")

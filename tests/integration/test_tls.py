@@ -275,3 +275,13 @@ def test_reconnect_over_tls_replays_buffered_messages(tls_server: NatsServer, pk
         assert not [e for e in ev.errors if isinstance(e, errors.SecureConnFailedError)]
     finally:
         nc.close()
+
+
+def test_tls_handshake_first_client_against_plain_first_server(
+    tls_server: NatsServer, pki: Pki
+) -> None:
+    # The client starts TLS, the server first sends a plaintext INFO.
+    opts = fast(tls=pki.client_context(), tls_handshake_first=True, connect_timeout=3.0)
+    with pytest.raises(errors.SecureConnFailedError) as ei:
+        natsync.connect(tls_server.url, **opts)
+    assert "tls_handshake_first" in str(ei.value)

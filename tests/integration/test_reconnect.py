@@ -1,0 +1,493 @@
+"""Reconnection and the reconnect buffer against real servers: SIGKILL and
+restart on the same port, clusters, lame duck mode. Every wait is on a state or
+an event with a timeout; no sleep is used as synchronisation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+import natsync
+from natsync import errors
+from natsync.testing import NatsCluster, NatsServer
+
+FAST = dict(reconnect_time_wait=0.05, reconnect_jitter=0.0, max_reconnect_attempts=-1)
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        time.sleep(0.01)
+
+
+class Events:
+    """Records connection events in order and lets tests wait for them."""
+
+    def __init__(self) -> None:
+        self.log: List[str] = []
+        self.errors: List[BaseException] = []
+        self._cond = threading.Condition()
+
+    def _add(self, name: str) -> None:
+        with self._cond:
+            self.log.append(name)
+            self._cond.notify_all()
+
+    def kwargs(self) -> Dict[str, Any]:
+        return dict(
+            disconnected_cb=lambda: self._add("disconnected"),
+            reconnected_cb=lambda: self._add("reconnected"),
+            closed_cb=lambda: self._add("closed"),
+            error_cb=self._err,
+            discovered_server_cb=lambda: self._add("discovered"),
+            lame_duck_mode_cb=lambda: self._add("ldm"),
+        )
+
+    def _err(self, e: BaseException) -> None:
+        with self._cond:
+            self.errors.append(e)
+            self._cond.notify_all()
+
+    def wait(self, name: str, count: int = 1, timeout: float = 15.0) -> None:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self.log.count(name) >= count, timeout)
+        assert ok, f"event {name!r} x{count} not seen; log={self.log}"
+
+
+def numbered(n: int, start: int = 0) -> List[bytes]:
+    return [b"%d" % i for i in range(start, start + n)]
+
+
+def test_restart_buffers_1000_and_delivers_in_order(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    sub = nc.subscribe("r.seq", pending_msgs_limit=-1)
+    nc.flush()
+    nats_server.kill()
+    ev.wait("disconnected")
+    assert nc.is_reconnecting and not nc.is_connected
+    for i in range(1000):
+        nc.publish("r.seq", b"%d" % i)
+    assert nc.buffered_msgs == 1000
+    assert nc.buffered_bytes == sum(len(b"PUB r.seq %d\r\n%d\r\n" % (len(b"%d" % i), i))
+                                    for i in range(1000))
+    nats_server.restart()
+    ev.wait("reconnected")
+    assert nc.is_connected and nc.buffered_msgs == 0
+    got = [sub.next_msg(5).data for _ in range(1000)]
+    assert got == numbered(1000)
+    assert nc.stats["reconnects"] == 1
+    nc.close()
+    assert ev.log == ["disconnected", "reconnected", "closed"]
+
+
+def _down(srv: NatsServer, **opts: Any) -> tuple[natsync.Client, Events]:
+    ev = Events()
+    nc = natsync.connect(srv.url, **{**FAST, **opts}, **ev.kwargs())
+    srv.kill()
+    ev.wait("disconnected")
+    return nc, ev
+
+
+def frame_len(subject: str, payload: bytes) -> int:
+    return len(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+
+
+def test_message_limit_error_policy(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server, reconnect_buf_msgs=10)
+    for p in numbered(10):
+        nc.publish("lim", p)
+    with pytest.raises(errors.OutboundBufferLimitError) as ei:
+        nc.publish("lim", b"10")
+    assert "outbound buffer limit exceeded" in str(ei.value)
+    assert "reconnect_buf_msgs=10" in str(ei.value)
+    assert nc.buffered_msgs == 10
+    nats_server.restart()
+    ev.wait("reconnected")
+    assert nc.buffered_msgs == 0
+    # the ten accepted messages were replayed: check through the server's counters
+    wait_for(lambda: nats_server.varz()["in_msgs"] >= 10, what="10 messages at the server")
+    assert nats_server.varz()["in_msgs"] == 10
+    nc.close()
+
+
+def test_byte_limit_exact(nats_server: NatsServer) -> None:
+    one = frame_len("b", b"x" * 10)
+    nine = frame_len("b", b"x" * 9)
+    limit = one * 3 + nine
+    nc, ev = _down(nats_server, reconnect_buf_size=limit)
+    for _ in range(3):
+        nc.publish("b", b"x" * 10)
+    with pytest.raises(errors.OutboundBufferLimitError):
+        nc.publish("b", b"x" * 10)  # would overshoot the limit by two bytes
+    nc.publish("b", b"x" * 9)  # exactly fits
+    assert nc.buffered_bytes == limit and nc.buffered_msgs == 4
+    with pytest.raises(errors.OutboundBufferLimitError):
+        nc.publish("b", b"")
+    nc.close()
+    assert [m.data for m in nc.unsent_messages()] == [b"x" * 10] * 3 + [b"x" * 9]
+
+
+def test_zero_limit_buffers_nothing(nats_server: NatsServer) -> None:
+    for opts in (dict(reconnect_buf_size=0), dict(reconnect_buf_msgs=0)):
+        for policy in ("error", "block", "drop_oldest"):
+            nats_server.restart() if not nats_server.is_running else None
+            nc, ev = _down(nats_server, reconnect_buf_overflow=policy, **opts)
+            t0 = time.monotonic()
+            with pytest.raises(errors.OutboundBufferLimitError):
+                nc.publish("z", b"")
+            assert time.monotonic() - t0 < 2
+            assert nc.buffered_msgs == 0
+            nc.close()
+
+
+def test_oversize_message_raises_under_every_policy(nats_server: NatsServer) -> None:
+    for policy in ("error", "block", "drop_oldest"):
+        if not nats_server.is_running:
+            nats_server.restart()
+        nc, ev = _down(nats_server, reconnect_buf_size=100, reconnect_buf_overflow=policy)
+        nc.publish("o", b"small")
+        with pytest.raises(errors.OutboundBufferLimitError):
+            nc.publish("o", b"x" * 200)
+        assert nc.buffered_msgs == 1  # nothing dropped for it
+        nc.close()
+
+
+def test_drop_oldest_policy(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server, reconnect_buf_msgs=5, reconnect_buf_overflow="drop_oldest")
+    for p in numbered(20):
+        nc.publish("drop", p)
+    assert nc.buffered_msgs == 5
+    assert nc.stats["reconnect_buf_dropped"] == 15
+    with ev._cond:
+        assert ev._cond.wait_for(lambda: len(ev.errors) >= 1, 5)
+    drops = [e for e in ev.errors if isinstance(e, errors.OutboundBufferLimitError)]
+    assert len(drops) == 1  # once per outage
+    nc.close()
+    assert [m.data for m in nc.unsent_messages()] == numbered(5, start=15)
+    assert nc.stats["unsent_msgs"] == 5
+
+
+def test_drop_oldest_delivers_newest(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, reconnect_buf_msgs=5,
+                         reconnect_buf_overflow="drop_oldest", **FAST, **ev.kwargs())
+    sub = nc.subscribe("dd")
+    nc.flush()
+    nats_server.kill()
+    ev.wait("disconnected")
+    for p in numbered(12):
+        nc.publish("dd", p)
+    nats_server.restart()
+    ev.wait("reconnected")
+    assert [sub.next_msg(5).data for _ in range(5)] == numbered(5, start=7)
+    nc.close()
+
+
+def test_block_policy_waits_for_replay(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, reconnect_buf_msgs=5, reconnect_buf_overflow="block",
+                         **FAST, **ev.kwargs())
+    sub = nc.subscribe("blk", pending_msgs_limit=-1)
+    nc.flush()
+    nats_server.kill()
+    ev.wait("disconnected")
+    done = threading.Event()
+    published: List[int] = []
+
+    def publisher() -> None:
+        for i in range(20):
+            nc.publish("blk", b"%d" % i)
+            published.append(i)
+        done.set()
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    wait_for(lambda: len(published) == 5, what="5 accepted")
+    assert not done.wait(0.2)  # the 6th is blocked: the buffer is full
+    assert len(published) == 5 and nc.buffered_msgs == 5
+    nats_server.restart()
+    assert done.wait(15)
+    t.join(5)
+    assert [sub.next_msg(5).data for _ in range(20)] == numbered(20)
+    nc.close()
+
+
+def test_block_policy_bounded_by_flush_timeout(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server, reconnect_buf_msgs=2, reconnect_buf_overflow="block",
+                   flush_timeout=0.2)
+    nc.publish("bt", b"1")
+    nc.publish("bt", b"2")
+    t0 = time.monotonic()
+    with pytest.raises(errors.OutboundBufferLimitError):
+        nc.publish("bt", b"3")
+    assert 0.15 <= time.monotonic() - t0 < 5
+    assert nc.buffered_msgs == 2
+    nc.close()
+
+
+def test_block_policy_close_raises_closed(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server, reconnect_buf_msgs=1, reconnect_buf_overflow="block")
+    nc.publish("bc", b"1")
+    result: List[BaseException] = []
+
+    def blocked() -> None:
+        try:
+            nc.publish("bc", b"2")
+        except BaseException as e:
+            result.append(e)
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    time.sleep(0.1)
+    nc.close()
+    t.join(5)
+    assert len(result) == 1 and isinstance(result[0], errors.ConnectionClosedError)
+    assert [m.data for m in nc.unsent_messages()] == [b"1"]
+
+
+def test_unsent_after_attempts_exhausted(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, reconnect_time_wait=0.05, reconnect_jitter=0,
+                         max_reconnect_attempts=2, **ev.kwargs())
+    nats_server.kill()
+    ev.wait("disconnected")
+    nc.publish("u.a", b"1", headers={"H": "v"})
+    nc.publish("u.b", b"2", reply="r")
+    ev.wait("closed")
+    assert nc.is_closed
+    unsent = nc.unsent_messages()
+    assert [(m.subject, m.data, m.reply, m.headers) for m in unsent] == [
+        ("u.a", b"1", "", {"H": "v"}), ("u.b", b"2", "r", None)]
+    assert nc.stats["unsent_msgs"] == 2
+    assert isinstance(nc.last_error, errors.Error)
+    with pytest.raises(errors.ConnectionClosedError):
+        nc.publish("u.c", b"3")
+    nc.close()
+
+
+def test_unsent_after_close_while_reconnecting(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server)
+    for p in numbered(7):
+        nc.publish("uc", p)
+    nc.close()
+    assert [m.data for m in nc.unsent_messages()] == numbered(7)
+    assert nc.stats["unsent_msgs"] == 7
+    assert ev.log == ["disconnected", "closed"]
+
+
+def test_flush_while_down_times_out_then_succeeds(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server)
+    nc.publish("f", b"1")
+    t0 = time.monotonic()
+    with pytest.raises(errors.TimeoutError):
+        nc.flush(timeout=0.3)
+    assert time.monotonic() - t0 >= 0.25
+    restarter = threading.Timer(0.3, nats_server.restart)
+    restarter.start()
+    nc.flush(timeout=15)  # waits for the reconnect, the replay and a PONG
+    restarter.join()
+    assert nc.is_connected
+    assert nats_server.varz()["in_msgs"] == 1
+    nc.close()
+
+
+def test_continuous_publisher_across_restart(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    sub = nc.subscribe("cont", pending_msgs_limit=-1)
+    nc.flush()
+    stop = threading.Event()
+    at_disconnect: List[int] = []
+    counter = [0]
+    orig = ev._add
+
+    def add(name: str) -> None:
+        if name == "disconnected":
+            at_disconnect.append(counter[0])
+        orig(name)
+
+    ev._add = add  # type: ignore[method-assign]
+
+    def publisher() -> None:
+        while not stop.is_set():
+            nc.publish("cont", b"%d" % counter[0])
+            counter[0] += 1
+            if counter[0] % 100 == 0:
+                time.sleep(0.001)
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    wait_for(lambda: counter[0] > 2000)
+    nats_server.kill()
+    ev.wait("disconnected")
+    wait_for(lambda: nc.buffered_msgs > 100)
+    nats_server.restart()
+    ev.wait("reconnected")
+    wait_for(lambda: counter[0] > at_disconnect[0] + 5000 if at_disconnect else False)
+    stop.set()
+    t.join(10)
+    nc.flush(10)
+    total = counter[0]
+    seen: List[int] = []
+    while True:
+        try:
+            seen.append(int(sub.next_msg(1).data))
+        except errors.TimeoutError:
+            break
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)  # only ever increases
+    after = set(range(at_disconnect[0], total))
+    missing = after - set(seen)
+    assert not missing, f"{len(missing)} messages published after disconnect were lost"
+    nc.close()
+
+
+def test_subscribe_unsubscribe_while_down_applied_once(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server)
+    keep = nc.subscribe("keep")
+    gone = nc.subscribe("gone")
+    gone.unsubscribe()
+    nats_server.restart()
+    ev.wait("reconnected")
+    nc.flush()
+    subs = nats_server.subsz(subs=1)
+    names = [s["subject"] for s in subs.get("subscriptions_list", [])]
+    assert names.count("keep") == 1 and "gone" not in names
+    nc.publish("keep", b"k")
+    assert keep.next_msg(2).data == b"k"
+    nc.close()
+
+
+def test_auto_unsubscribe_carries_over(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    sub = nc.subscribe("au")
+    sub.unsubscribe(limit=5)
+    nc.publish("au", b"0")
+    nc.publish("au", b"1")
+    nc.flush()
+    assert [sub.next_msg(2).data for _ in range(2)] == [b"0", b"1"]
+    nats_server.kill()
+    ev.wait("disconnected")
+    nats_server.restart()
+    ev.wait("reconnected")
+    other = natsync.connect(nats_server.url)
+    for i in range(2, 12):
+        other.publish("au", b"%d" % i)
+    other.flush()
+    nc.flush()
+    assert [m.data for m in sub] == [b"2", b"3", b"4"]
+    other.close()
+    nc.close()
+
+
+def test_retry_on_failed_connect_server_starts_late() -> None:
+    srv = NatsServer()
+    ev = Events()
+    try:
+        nc = natsync.connect(srv.url, retry_on_failed_connect=True, **FAST, **ev.kwargs())
+        assert nc.is_reconnecting
+        sub = nc.subscribe("late")
+        nc.publish("late", b"early bird")
+        assert nc.buffered_msgs == 1
+        srv.start()
+        ev.wait("reconnected")
+        assert sub.next_msg(5).data == b"early bird"
+        nc.close()
+    finally:
+        srv.close()
+
+
+def test_no_retry_fails_fast_without_threads() -> None:
+    srv = NatsServer()  # not started
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(errors.NoServersError):
+        natsync.connect(srv.url, connect_timeout=1)
+    after = {t.name for t in threading.enumerate() if t.name.startswith("natsync-")}
+    assert after <= before
+    srv.close()
+
+
+def test_reconnect_delay_cb_attempts(nats_server: NatsServer) -> None:
+    attempts: List[int] = []
+    ev = Events()
+
+    def delay(n: int) -> float:
+        attempts.append(n)
+        return 0.02
+
+    nc = natsync.connect(nats_server.url, reconnect_delay_cb=delay, max_reconnect_attempts=-1,
+                         **ev.kwargs())
+    nats_server.kill()
+    ev.wait("disconnected")
+    wait_for(lambda: len(attempts) >= 3)
+    nats_server.restart()
+    ev.wait("reconnected")
+    assert attempts[:3] == [1, 2, 3]
+    nc.close()
+
+
+def test_force_reconnect(nats_server: NatsServer) -> None:
+    ev = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    sub = nc.subscribe("fr")
+    nc.force_reconnect()
+    ev.wait("reconnected")
+    nc.publish("fr", b"after")
+    assert sub.next_msg(5).data == b"after"
+    assert nc.stats["reconnects"] == 1
+    nc.close()
+
+
+def test_close_during_reconnect_loop_is_prompt(nats_server: NatsServer) -> None:
+    nc, ev = _down(nats_server, reconnect_time_wait=30.0)
+    t0 = time.monotonic()
+    nc.close()
+    assert time.monotonic() - t0 < 3
+    assert nc.is_closed
+
+
+@pytest.mark.slow
+def test_cluster_failover_buffered_in_order() -> None:
+    with NatsCluster(3) as cluster:
+        a, b, _c = cluster.servers
+        ev = Events()
+        nc = natsync.connect(a.url, **FAST, **ev.kwargs())
+        wait_for(lambda: len(nc.discovered_servers) >= 2 or len(nc.servers) >= 3,
+                 what="cluster discovery")
+        assert len(nc.servers) == 3
+        watcher = natsync.connect(b.url)
+        sub = watcher.subscribe("fo", pending_msgs_limit=-1)
+        watcher.flush()
+        a.kill()
+        ev.wait("disconnected")
+        for p in numbered(500):
+            nc.publish("fo", p)
+        ev.wait("reconnected")
+        assert nc.connected_url is not None and nc.connected_url.port != a.port
+        got = [sub.next_msg(10).data for _ in range(500)]
+        assert got == numbered(500)
+        nc.close()
+        watcher.close()
+
+
+@pytest.mark.slow
+def test_lame_duck_moves_client() -> None:
+    with NatsCluster(2) as cluster:
+        a, b = cluster.servers
+        ev = Events()
+        nc = natsync.connect([a.url, b.url], dont_randomize=True, **FAST, **ev.kwargs())
+        assert nc.connected_url is not None and nc.connected_url.port == a.port
+        a.lame_duck()
+        ev.wait("ldm")
+        wait_for(lambda: nc.is_connected and nc.connected_url is not None
+                 and nc.connected_url.port == b.port, what="moved to b")
+        assert "disconnected" in ev.log
+        nc.publish("ldm.ok", b"x")
+        nc.flush(5)
+        nc.close()
