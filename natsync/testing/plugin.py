@@ -21,7 +21,7 @@ with ``pytest -p natsync.testing.plugin`` or ``pytest_plugins`` when it is not i
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, Callable
 
 import pytest
@@ -62,9 +62,7 @@ def _record_started(server: NatsServer) -> None:
 _add_start_listener(_record_started)
 
 
-def format_server_logs(
-    servers: list[NatsServer], lines: int = LOG_TAIL_LINES
-) -> list[tuple[str, str]]:
+def format_server_logs(servers: Sequence[NatsServer], lines: int = LOG_TAIL_LINES) -> list[tuple[str, str]]:
     """The report sections for ``servers``: ``(title, last lines of the log)`` each."""
     sections = []
     for index, server in enumerate(servers):

@@ -37,7 +37,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -261,9 +261,7 @@ class NatsServer:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         if tls_cert is None and (tls_ca is not None or tls_verify or tls_handshake_first):
-            raise ValueError(
-                "tls_ca, tls_verify and tls_handshake_first need TLS: give tls_cert and tls_key"
-            )
+            raise ValueError("tls_ca, tls_verify and tls_handshake_first need TLS: give tls_cert and tls_key")
         if (user is None) != (password is None):
             raise ValueError("user and password go together: give both or neither")
         if token is not None and user is not None:
@@ -418,10 +416,7 @@ class NatsServer:
             lines.append(f"authorization {{\n  token: {_quote(self._token)}\n}}")
         elif self._user is not None and self._password is not None:
             lines.append(
-                "authorization {\n"
-                f"  user: {_quote(self._user)}\n"
-                f"  password: {_quote(self._password)}\n"
-                "}"
+                f"authorization {{\n  user: {_quote(self._user)}\n  password: {_quote(self._password)}\n}}"
             )
         if self._tls_cert is not None and self._tls_key is not None:
             tls = [
@@ -782,7 +777,7 @@ class NatsServer:
                 return
             time.sleep(0.01)
 
-    def _fail_start(self, reason: str, offset: int) -> None:
+    def _fail_start(self, reason: str, offset: int) -> NoReturn:
         self.kill()
         text = self._log_from(offset)
         match = _ADDRESS_IN_USE.search(text)
@@ -927,9 +922,7 @@ class NatsCluster:
             if not missing:
                 return
             if time.monotonic() >= deadline:
-                logs = "\n".join(
-                    f"--- {s.name} log (last lines) ---\n{s.log_tail(30)}" for s in self.servers
-                )
+                logs = "\n".join(f"--- {s.name} log (last lines) ---\n{s.log_tail(30)}" for s in self.servers)
                 raise RuntimeError(
                     f"the nats-server cluster did not form its routes within {timeout:g} s "
                     f"({'; '.join(missing)})\n{logs}"

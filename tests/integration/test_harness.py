@@ -10,7 +10,9 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -193,9 +195,7 @@ def test_jetstream_enabled_and_store_survives_restart(
     assert client.info()["jetstream"] is True
     assert client.handshake() == b"PONG"
     config = {"name": "HARNESS", "subjects": ["harness.>"], "storage": "file"}
-    answer = json.loads(
-        client.request("$JS.API.STREAM.CREATE.HARNESS", json.dumps(config).encode())
-    )
+    answer = json.loads(client.request("$JS.API.STREAM.CREATE.HARNESS", json.dumps(config).encode()))
     assert answer.get("config", {}).get("name") == "HARNESS", answer
     client.close()
     server.kill()
@@ -431,9 +431,7 @@ def test_tls_after_info(certs: dict[str, str]) -> None:
 
 
 def test_tls_handshake_first(certs: dict[str, str]) -> None:
-    with NatsServer(
-        tls_cert=certs["cert"], tls_key=certs["key"], tls_handshake_first=True
-    ) as server:
+    with NatsServer(tls_cert=certs["cert"], tls_key=certs["key"], tls_handshake_first=True) as server:
         assert "handshake_first: true" in server.config_text()
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
         raw = RawClient(tls_context(certs).wrap_socket(sock, server_hostname="127.0.0.1"))
@@ -451,9 +449,7 @@ def test_tls_verify_requires_client_cert(certs: dict[str, str]) -> None:
         raw = RawClient.connect(server)
         try:
             assert raw.info()["tls_verify"] is True
-            raw.sock = tls_context(certs, client_cert=True).wrap_socket(
-                raw.sock, server_hostname="127.0.0.1"
-            )
+            raw.sock = tls_context(certs, client_cert=True).wrap_socket(raw.sock, server_hostname="127.0.0.1")
             assert raw.handshake() == b"PONG"
         finally:
             raw.close()
@@ -590,3 +586,34 @@ def test_plugin_prints_server_logs_on_failure(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines([f"*{SECTION_TITLE} #1 (nats://127.0.0.1:*", "*Server is ready*"])
     result.stdout.fnmatch_lines([f"*{SECTION_TITLE} direct-one*stopped)*", "*Server Exiting*"])
     assert "second" not in output
+
+
+def test_thread_leak_check(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    conftest = Path(__file__).parent.parent / "conftest.py"
+    text = conftest.read_text().replace("THREAD_JOIN_TIMEOUT = 5.0", "THREAD_JOIN_TIMEOUT = 0.3")
+    pytester.makeconftest(text.replace('pytest_plugins = ["pytester"]', ""))
+    release = threading.Event()
+    monkeypatch.setitem(sys.modules, "natsync_leak_probe", types.SimpleNamespace(release=release))
+    pytester.makepyfile(
+        """
+        import threading
+        import natsync_leak_probe
+
+        def test_leaks():
+            threading.Thread(
+                name="natsync-leaky", target=natsync_leak_probe.release.wait, daemon=True
+            ).start()
+
+        def test_finishes_in_time():
+            threading.Thread(name="natsync-brief", target=lambda: None).start()
+
+        def test_other_threads_are_ignored():
+            threading.Thread(name="not-ours", target=natsync_leak_probe.release.wait, daemon=True).start()
+        """
+    )
+    try:
+        result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    finally:
+        release.set()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*", "*natsync-leaky*"])
