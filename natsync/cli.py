@@ -400,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "start a nats-server, crash it mid-stream, and watch nothing get lost")
     p.add_argument("--count", type=_positive_int, default=300,
                    help="messages to publish (default: 300)")
-    p.add_argument("--interval", type=_seconds, default=0.004, metavar="SECONDS",
-                   help="pause between publishes (default: 4ms)")
+    p.add_argument("--interval", type=_seconds, default=0.01, metavar="SECONDS",
+                   help="pause between publishes (default: 10ms)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return parser
 
@@ -514,13 +514,21 @@ def cmd_pub(args: argparse.Namespace) -> int:
         from ._progress import Poller, Progress
 
         state = {"sent": 0, "bytes": 0}
-        with Poller(Progress(count, label="pub"), lambda: state["sent"]):
+
+        def publish_all() -> None:
             for i in range(1, count + 1):
                 data = body.render_bytes(i)
                 nc.publish(args.subject, data, reply=args.reply, headers=headers.render(i))
                 state["sent"] = i
                 state["bytes"] += len(data)
             nc.flush(timeout=args.timeout)
+
+        progress = Progress(count, label="pub")
+        if progress.tty:  # a log gets the summary line only
+            with Poller(progress, lambda: state["sent"]):
+                publish_all()
+        else:
+            publish_all()
         _say(f'Published {count:,} messages ({state["bytes"]:,} bytes) to "{args.subject}"')
         return EXIT_OK
     finally:
@@ -677,7 +685,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:
         # the reader of stdout went away (`natsync sub x | head`): stop quietly
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush error at exit
+            sys.stdout = open(os.devnull, "w")  # no flush error at exit
         except OSError:
             pass
         return EXIT_OK

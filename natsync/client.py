@@ -163,7 +163,7 @@ class Client:
         self._req_ids = itertools.count(1)
         self._nuid = NUID()
         self._connected_server: Optional[Server] = None
-        self._connect_errors: List[str] = []
+        self._dialing: Optional[transport.Sock] = None
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
@@ -216,7 +216,16 @@ class Client:
         from .handshake import establish
 
         assert self._opts is not None
-        return establish(server, self._opts, __version__, self._make_parser)
+        try:
+            return establish(server, self._opts, __version__, self._make_parser, self._register_dial)
+        finally:
+            self._dialing = None
+
+    def _register_dial(self, sock: transport.Sock) -> None:
+        """The socket being dialled, so close() can abort a slow connect at once."""
+        self._dialing = sock
+        if self._closing.is_set():
+            transport.hard_shutdown(sock)
 
     def _make_parser(self) -> Parser:
         client = self
@@ -513,15 +522,14 @@ class Client:
 
     # ================================================= reader-side handlers
     def _on_pong(self) -> None:
+        # each PONG answers exactly one PING, in order; a keep-alive PING has a
+        # None slot and a timed-out flush a cancelled one
         with self._lock:
             self._pings_out = 0
-            while self._pongs:
-                w = self._pongs.popleft()
-                if w is None or not w.cancelled:
-                    break
-            else:
+            if not self._pongs:
                 return
-        if w is not None:
+            w = self._pongs.popleft()
+        if w is not None and not w.cancelled:
             w.resolve()
 
     def _on_ping(self, conn: _Conn) -> None:
@@ -736,6 +744,7 @@ class Client:
             self._mux.waiters.clear()
         if conn is not None:
             transport.hard_shutdown(conn.sock)
+        transport.hard_shutdown(self._dialing)  # abort a reconnect's dial or handshake
         # 3. join the I/O threads
         for t in (self._reconnect_thread, conn.reader if conn else None,
                   conn.flusher if conn else None, self._pinger):

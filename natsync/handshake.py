@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Any, List, NamedTuple
+from typing import Any, Callable, List, NamedTuple, Optional
 
 from . import auth, errors, transport
 from .options import Options
@@ -93,7 +93,8 @@ def _connect_fields(opts: Options, server: Server, info: dict[str, Any], tls: bo
 
 
 def establish(server: Server, opts: Options, version: str,
-              make_parser: type[Parser] | Any = Parser) -> Established:
+              make_parser: Callable[[], Parser] = Parser,
+              register: Optional[Callable[[transport.Sock], None]] = None) -> Established:
     """Dial ``server`` and complete the handshake within ``opts.connect_timeout``.
 
     Raises a :mod:`natsync.errors` exception saying why it failed; the socket is
@@ -104,7 +105,7 @@ def establish(server: Server, opts: Options, version: str,
     host = server.uri.hostname or "127.0.0.1"
     port = server.uri.port or 4222
     try:
-        sock: transport.Sock = transport.dial(host, port, deadline)
+        sock: transport.Sock = transport.dial(host, port, deadline, register)
     except (socket.timeout, TimeoutError) as exc:
         raise errors.ConnectTimeoutError(
             f"nats: connecting to {where} timed out after {opts.connect_timeout}s"
@@ -119,6 +120,8 @@ def establish(server: Server, opts: Options, version: str,
             assert isinstance(sock, socket.socket)
             sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
             is_tls = True
+            if register is not None:
+                register(sock)
         parser: Parser = make_parser()
         events = _read_events(sock, parser, deadline, server, "send its INFO")
         first = events[0]
@@ -140,6 +143,8 @@ def establish(server: Server, opts: Options, version: str,
                 assert isinstance(sock, socket.socket)
                 sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
                 is_tls = True
+                if register is not None:
+                    register(sock)
         fields = _connect_fields(opts, server, info, is_tls, version)
         sock.settimeout(transport.remaining(deadline))
         sock.sendall(encode.encode_connect(fields) + encode.PING)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from . import errors
 
@@ -24,16 +24,35 @@ def remaining(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
-def dial(host: str, port: int, deadline: float) -> socket.socket:
-    """Open a TCP connection to ``host:port`` before ``deadline``, with TCP_NODELAY set."""
+def dial(host: str, port: int, deadline: float,
+         register: Optional[Callable[[Sock], None]] = None) -> socket.socket:
+    """Open a TCP connection to ``host:port`` before ``deadline``, with TCP_NODELAY set.
+
+    ``register`` is told about each socket before it connects, so another thread
+    (``close()``) can shut it down to abort a slow dial at once.
+    """
     host = host.strip("[]")
-    sock = socket.create_connection((host, port), timeout=remaining(deadline))
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    except OSError:  # pragma: no cover - platform without these options
-        pass
-    return sock
+    last: Optional[OSError] = None
+    for family, kind, proto, _name, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            if register is not None:
+                register(sock)
+            sock.settimeout(remaining(deadline))
+            sock.connect(addr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                raise
+            continue
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        except OSError:  # pragma: no cover - platform without these options
+            pass
+        return sock
+    raise last if last is not None else OSError(f"cannot resolve {host!r}")
 
 
 def default_tls_context() -> ssl.SSLContext:

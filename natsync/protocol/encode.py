@@ -110,15 +110,8 @@ def decode_pub(frame: bytes) -> Tuple[str, str, Optional[bytes], bytes]:
     total = sizes[-1]
     hlen = sizes[0] if op == b"HPUB" else 0
     start = eol + 2
-    if (
-        min(sizes) < 0
-        or hlen > total
-        or len(frame) != start + total + 2
-        or not frame.endswith(CRLF)
-    ):
-        raise ProtocolError(
-            f"nats: PUB/HPUB frame size does not match its control line {frame[:eol]!r}"
-        )
+    if min(sizes) < 0 or hlen > total or len(frame) != start + total + 2 or not frame.endswith(CRLF):
+        raise ProtocolError(f"nats: PUB/HPUB frame size does not match its control line {frame[:eol]!r}")
     if op == b"HPUB":
         return subject, reply, frame[start : start + hlen], frame[start + hlen : start + total]
     return subject, reply, None, frame[start : start + total]

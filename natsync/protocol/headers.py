@@ -79,8 +79,7 @@ def encode_headers(headers: Mapping[str, Union[str, Sequence[str]]]) -> bytes:
         items = headers.items()
     except AttributeError:
         raise BadHeaderError(
-            f"nats: headers must be a dict of str to str (or list of str), "
-            f"got {type(headers).__name__}"
+            f"nats: headers must be a dict of str to str (or list of str), got {type(headers).__name__}"
         ) from None
     lines = ["NATS/1.0\r\n"]
     append = lines.append
@@ -180,8 +179,7 @@ def parse_headers(raw: bytes) -> Tuple[Optional[Headers], Optional[int], str]:
             i = line.find(":")
             if i < 0:
                 raise ProtocolError(
-                    f"nats: malformed message headers: line {line!r} has no ':' "
-                    "(expected 'Key: value')"
+                    f"nats: malformed message headers: line {line!r} has no ':' (expected 'Key: value')"
                 )
             if i == 0:
                 continue  # empty key: skipped, as nats.go does

@@ -130,9 +130,7 @@ def _decode(raw: bytes, what: str, line: bytes) -> str:
     try:
         return raw.decode()
     except UnicodeDecodeError:
-        raise ProtocolError(
-            f"nats: protocol error: {what} is not valid UTF-8 in {_show(line)}"
-        ) from None
+        raise ProtocolError(f"nats: protocol error: {what} is not valid UTF-8 in {_show(line)}") from None
 
 
 class Parser:
@@ -151,6 +149,7 @@ class Parser:
         "_pending",
         "_pending_len",
         "_need",
+        "_line_limit",
         "_error",
     )
 
@@ -171,6 +170,11 @@ class Parser:
         self._pending_len = 0
         # Bytes of pending input needed before parsing again is worth it.
         self._need = 0
+        # While the pending input is a partial control line: its length limit
+        # (0 otherwise). New input without a LF cannot complete that line, so it
+        # is only counted, not re-parsed: a line dripping in byte by byte costs
+        # O(n), not O(n^2).
+        self._line_limit = 0
         self._error: Optional[str] = None
 
     @property
@@ -190,11 +194,14 @@ class Parser:
         if self._pending_len:
             self._pending.append(data)
             self._pending_len += len(data)
-            if self._pending_len < self._need:
+            if self._pending_len < self._need or (
+                self._line_limit and self._pending_len <= self._line_limit and b"\n" not in data
+            ):
                 return []
             buf = b"".join(self._pending)
             self._pending = []
             self._pending_len = 0
+            self._line_limit = 0
         elif data:
             buf = data
         else:
@@ -243,11 +250,7 @@ class Parser:
                     if tuple_new is None:
                         append(factory(subject.decode(), int(sid), reply, buf[start:end], None))
                     else:
-                        append(
-                            tuple_new(
-                                MsgEvent, (subject.decode(), int(sid), reply, buf[start:end], None)
-                            )
-                        )
+                        append(tuple_new(MsgEvent, (subject.decode(), int(sid), reply, buf[start:end], None)))
                     pos = end + 2
                 elif op == b"HMSG":
                     nargs = len(args)
@@ -272,9 +275,7 @@ class Parser:
                         raise self._no_crlf(buf[pos:eol], buf[end : end + 2])
                     mid = start + hsize
                     if tuple_new is None:
-                        append(
-                            factory(subject.decode(), int(sid), reply, buf[mid:end], buf[start:mid])
-                        )
+                        append(factory(subject.decode(), int(sid), reply, buf[mid:end], buf[start:mid]))
                     else:
                         append(
                             tuple_new(
@@ -328,6 +329,7 @@ class Parser:
                 f"CRLF: {_show(buf[pos:n])}"
             )
         self._need = rem + 1
+        self._line_limit = limit
         return -1
 
     def _other(self, buf: bytes, pos: int, eol: int, n: int, append: Callable[[Any], None]) -> int:
@@ -405,8 +407,7 @@ class Parser:
             ) from None
         if not isinstance(data, dict):
             raise ProtocolError(
-                f"nats: protocol error: INFO must be a JSON object, got "
-                f"{type(data).__name__}: {_show(line)}"
+                f"nats: protocol error: INFO must be a JSON object, got {type(data).__name__}: {_show(line)}"
             )
         return data
 
@@ -434,8 +435,7 @@ class Parser:
             else "HMSG <subject> <sid> [reply] <hdr_size> <total_size>"
         )
         return ProtocolError(
-            f"nats: protocol error: wrong number of arguments for {op}, expected "
-            f"{usage}, got {_show(line)}"
+            f"nats: protocol error: wrong number of arguments for {op}, expected {usage}, got {_show(line)}"
         )
 
     def _bad_size(self, line: bytes, size: int) -> ProtocolError:

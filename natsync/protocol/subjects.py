@@ -38,9 +38,7 @@ _HEADER_KEY_RE = re.compile(rf"[^:{_BAD}]+")
 _BAD_VALUE_RE = re.compile(r"[\r\n\ud800-\udfff]")
 _BAD_CHAR_RE = re.compile(rf"[{_BAD}]")
 
-_SUBJECT_RULE = (
-    "a subject is dot-separated non-empty tokens without whitespace or control characters"
-)
+_SUBJECT_RULE = "a subject is dot-separated non-empty tokens without whitespace or control characters"
 _SUB_RULE = (
     "a subscription subject is dot-separated non-empty tokens without whitespace or "
     "control characters, where '*' and '>' are whole tokens and '>' is the last one"
@@ -114,8 +112,7 @@ def validate_sub_subject(subject: str) -> None:
     if _SUB_SUBJECT_RE.fullmatch(subject) is not None:
         return
     raise BadSubjectError(
-        f"nats: invalid subscription subject {subject!r}: {_subject_problem(subject, True)}; "
-        f"{_SUB_RULE}"
+        f"nats: invalid subscription subject {subject!r}: {_subject_problem(subject, True)}; {_SUB_RULE}"
     )
 
 
@@ -124,9 +121,7 @@ def validate_queue(queue: str) -> None:
     if isinstance(queue, str) and _QUEUE_RE.fullmatch(queue) is not None:
         return
     if not isinstance(queue, str):
-        raise BadSubscriptionError(
-            f"nats: invalid queue group name: expected str, got {_type_name(queue)}"
-        )
+        raise BadSubscriptionError(f"nats: invalid queue group name: expected str, got {_type_name(queue)}")
     problem = "it is empty" if queue == "" else f"it contains {_bad_char(queue)}"
     raise BadSubscriptionError(
         f"nats: invalid queue group name {queue!r}: {problem}; a queue group name must be "

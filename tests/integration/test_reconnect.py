@@ -491,3 +491,22 @@ def test_lame_duck_moves_client() -> None:
         nc.publish("ldm.ok", b"x")
         nc.flush(5)
         nc.close()
+
+
+def test_close_aborts_a_hanging_reconnect_handshake(nats_server: NatsServer) -> None:
+    """A reconnect stuck on a server that accepts but never speaks is aborted by close()."""
+    import socket
+
+    nc, ev = _down(nats_server, connect_timeout=30.0)
+    silent = socket.socket()
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    silent.bind(("127.0.0.1", nats_server.port))
+    silent.listen(8)
+    try:
+        wait_for(lambda: nc._dialing is not None, what="a dial in progress")
+        t0 = time.monotonic()
+        nc.close()
+        assert time.monotonic() - t0 < 3
+        assert nc.is_closed
+    finally:
+        silent.close()

@@ -58,8 +58,8 @@ def test_pub_with_reply() -> None:
 
 def test_pub_utf8_subject_and_bytes_like_payloads() -> None:
     assert encode_pub("caf\u00e9", b"x") == b"PUB caf\xc3\xa9 1\r\nx\r\n"
-    assert encode_pub("a", bytearray(b"xy")) == b"PUB a 2\r\nxy\r\n"
-    assert encode_pub("a", memoryview(b"xyz")) == b"PUB a 3\r\nxyz\r\n"
+    assert encode_pub("a", bytearray(b"xy")) == b"PUB a 2\r\nxy\r\n"  # type: ignore[arg-type]
+    assert encode_pub("a", memoryview(b"xyz")) == b"PUB a 3\r\nxyz\r\n"  # type: ignore[arg-type]
 
 
 def test_pub_binary_payload_with_crlf() -> None:
@@ -70,9 +70,7 @@ def test_pub_binary_payload_with_crlf() -> None:
 def test_hpub() -> None:
     n = len(HDR)
     assert encode_hpub("foo", b"hi", HDR) == b"HPUB foo %d %d\r\n%shi\r\n" % (n, n + 2, HDR)
-    assert encode_hpub("foo", b"hi", HDR, "rep") == (
-        b"HPUB foo rep %d %d\r\n%shi\r\n" % (n, n + 2, HDR)
-    )
+    assert encode_hpub("foo", b"hi", HDR, "rep") == (b"HPUB foo rep %d %d\r\n%shi\r\n" % (n, n + 2, HDR))
     assert encode_hpub("foo", b"", HDR) == b"HPUB foo %d %d\r\n%s\r\n" % (n, n, HDR)
 
 
@@ -118,9 +116,12 @@ def test_decode_pub_tolerates_other_clients_spacing() -> None:
     # nats-py writes "PUB subject  size" (an empty reply between two spaces).
     assert decode_pub(b"PUB foo  5\r\nhello\r\n") == ("foo", "", None, b"hello")
     assert decode_pub(b"HPUB foo  12 14\r\nNATS/1.0\r\n\r\nhi\r\n") == (
-        "foo", "", b"NATS/1.0\r\n\r\n", b"hi",
+        "foo",
+        "",
+        b"NATS/1.0\r\n\r\n",
+        b"hi",
     )
-    assert decode_pub(bytearray(b"pub\tfoo\t1\r\nx\r\n")) == ("foo", "", None, b"x")
+    assert decode_pub(bytearray(b"pub\tfoo\t1\r\nx\r\n")) == ("foo", "", None, b"x")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,10 @@ def test_constants() -> None:
     assert STATUS_HDR == "Status"
     assert DESCRIPTION_HDR == "Description"
     assert (CTRL_100, NOT_FOUND_STATUS, REQUEST_TIMEOUT_STATUS, CONFLICT_STATUS) == (
-        100, 404, 408, 409,
+        100,
+        404,
+        408,
+        409,
     )
     assert NO_RESPONDERS_STATUS == 503
 
@@ -138,16 +141,14 @@ def test_parse_status_with_description() -> None:
     )
     assert parse_headers(b"NATS/1.0 404 No Messages\r\n\r\n")[1:] == (404, "No Messages")
     assert parse_headers(b"NATS/1.0\t409  Consumer Deleted \r\n\r\n")[1:] == (
-        409, "Consumer Deleted",
+        409,
+        "Consumer Deleted",
     )
 
 
 def test_parse_status_with_headers() -> None:
     # A JetStream idle heartbeat, as the server sends it.
-    raw = (
-        b"NATS/1.0 100 Idle Heartbeat\r\n"
-        b"Nats-Last-Consumer: 1016\r\nNats-Last-Stream: 1024\r\n\r\n"
-    )
+    raw = b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 1016\r\nNats-Last-Stream: 1024\r\n\r\n"
     headers, status, desc = parse_headers(raw)
     assert status == CTRL_100 and desc == "Idle Heartbeat"
     assert headers == {
@@ -160,7 +161,8 @@ def test_parse_status_with_headers() -> None:
 
 def test_parse_flow_control_request() -> None:
     assert parse_headers(b"NATS/1.0 100 FlowControl Request\r\n\r\n")[1:] == (
-        100, "FlowControl Request",
+        100,
+        "FlowControl Request",
     )
 
 
@@ -177,13 +179,19 @@ def test_parse_keys_are_case_sensitive() -> None:
 def test_parse_strips_values() -> None:
     raw = b"NATS/1.0\r\nA:no-space\r\nB:   spaced  \r\nC:\t tabbed\t\r\nD:\r\nE: a: b\r\n\r\n"
     assert parse_headers(raw)[0] == {
-        "A": "no-space", "B": "spaced", "C": "tabbed", "D": "", "E": "a: b",
+        "A": "no-space",
+        "B": "spaced",
+        "C": "tabbed",
+        "D": "",
+        "E": "a: b",
     }
 
 
 def test_parse_accepts_bare_lf() -> None:
     assert parse_headers(b"NATS/1.0 503\nA: 1\nB: 2\n\n") == (
-        {"Status": "503", "A": "1", "B": "2"}, 503, "",
+        {"Status": "503", "A": "1", "B": "2"},
+        503,
+        "",
     )
 
 
@@ -204,7 +212,7 @@ def test_parse_utf8() -> None:
 
 def test_parse_accepts_bytearray_and_memoryview() -> None:
     raw = b"NATS/1.0\r\nK: v\r\n\r\n"
-    assert parse_headers(bytearray(raw))[0] == {"K": "v"}
+    assert parse_headers(bytearray(raw))[0] == {"K": "v"}  # type: ignore[arg-type]
     assert parse_headers(memoryview(raw).tobytes())[0] == {"K": "v"}
 
 

@@ -34,8 +34,24 @@ VALID_BOTH = [
 
 # Whitespace and control characters that may never appear.
 BAD_CHARS = [
-    " ", "\t", "\r", "\n", "\f", "\v", "\x00", "\x01", "\x1b", "\x1f", "\x7f", "\x85",
-    "\x9f", "\u00a0", "\u2028", "\u2029", "\u3000", "\ud800",
+    " ",
+    "\t",
+    "\r",
+    "\n",
+    "\f",
+    "\v",
+    "\x00",
+    "\x01",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\x9f",
+    "\u00a0",
+    "\u2028",
+    "\u2029",
+    "\u3000",
+    "\ud800",
 ]
 
 

@@ -1,0 +1,184 @@
+"""Fixtures of the wire suite: the scripted fake server, clients connected to it,
+and a recorder of connection callbacks.
+
+tests/conftest.py already checks that no ``natsync-`` thread outlives a test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
+
+import pytest
+
+import natsync
+from tests.wire.fakeserver import FakeConn, FakeServer
+
+#: Options every wire-test client gets unless the test overrides them: fast,
+#: deterministic reconnects to the one fake server.
+CLIENT_DEFAULTS: Dict[str, Any] = {
+    "connect_timeout": 2.0,
+    "reconnect_time_wait": 0.05,
+    "reconnect_jitter": 0.0,
+    "dont_randomize": True,
+    "max_reconnect_attempts": -1,
+}
+
+
+def natsync_threads() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("natsync-") and t.is_alive()]
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll a client-side condition that has no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.005)
+
+
+class Events:
+    """Records the client's connection callbacks, in order, and waits for them."""
+
+    KINDS = ("error", "disconnected", "reconnected", "closed", "discovered", "ldm")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.log: List[Tuple[str, Any]] = []
+        #: optional hooks run inside a callback (on the client's events thread)
+        self.hooks: Dict[str, Callable[[], None]] = {}
+
+    def _add(self, kind: str, value: Any = None) -> None:
+        hook = self.hooks.get(kind)
+        if hook is not None:
+            hook()
+        with self._cond:
+            self.log.append((kind, value))
+            self._cond.notify_all()
+
+    def callbacks(self) -> Dict[str, Any]:
+        """The connect() keyword arguments that feed this recorder."""
+        return {
+            "error_cb": lambda exc: self._add("error", exc),
+            "disconnected_cb": lambda: self._add("disconnected"),
+            "reconnected_cb": lambda: self._add("reconnected"),
+            "closed_cb": lambda: self._add("closed"),
+            "discovered_server_cb": lambda: self._add("discovered"),
+            "lame_duck_mode_cb": lambda: self._add("ldm"),
+        }
+
+    def count(self, kind: str) -> int:
+        with self._cond:
+            return sum(1 for k, _ in self.log if k == kind)
+
+    def kinds(self) -> List[str]:
+        with self._cond:
+            return [k for k, _ in self.log]
+
+    @property
+    def errors(self) -> List[BaseException]:
+        with self._cond:
+            return [v for k, v in self.log if k == "error"]
+
+    def wait(self, kind: str, count: int = 1, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while sum(1 for k, _ in self.log if k == kind) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {count} {kind} callback(s); "
+                        f"got {self.log}"
+                    )
+                self._cond.wait(left)
+
+    def wait_error(self, cls: Type[BaseException], timeout: float = 5.0) -> BaseException:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for k, v in self.log:
+                    if k == "error" and isinstance(v, cls):
+                        return v  # type: ignore[no-any-return]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for a {cls.__name__} in error_cb; "
+                        f"got {self.log}"
+                    )
+                self._cond.wait(left)
+
+
+class Clients:
+    """Makes clients connected to fake servers and closes them all at teardown."""
+
+    def __init__(self) -> None:
+        self.made: List[natsync.Client] = []
+
+    def new(self) -> natsync.Client:
+        nc = natsync.Client()
+        self.made.append(nc)
+        return nc
+
+    def connect(
+        self,
+        server: FakeServer,
+        *,
+        auto_pong: bool = True,
+        info: Optional[Dict[str, Any]] = None,
+        servers: Optional[List[str]] = None,
+        **options: Any,
+    ) -> Tuple[natsync.Client, FakeConn]:
+        """Connect a client to ``server`` (the server side does the handshake on
+        its own thread); returns the client and the server's connection."""
+
+        def serve() -> FakeConn:
+            conn = server.accept()
+            conn.handshake(auto_pong=auto_pong, info=info)
+            return conn
+
+        bg = server.background(serve, "handshake")
+        nc = self.new()
+        nc.connect(servers or server.url, **dict(CLIENT_DEFAULTS, **options))
+        conn: FakeConn = bg.result()
+        return nc, conn
+
+    def close_all(self) -> None:
+        for nc in self.made:
+            nc.close()
+
+
+@pytest.fixture
+def fake_server_factory() -> Iterator[Callable[..., FakeServer]]:
+    made: List[FakeServer] = []
+
+    def factory(**kwargs: Any) -> FakeServer:
+        srv = FakeServer(**kwargs)
+        made.append(srv)
+        return srv
+
+    yield factory
+    errors: List[BaseException] = []
+    for srv in made:
+        errors.extend(srv.close())
+    if errors:
+        raise AssertionError(f"fake server script(s) failed: {errors!r}") from errors[0]
+
+
+@pytest.fixture
+def fake_server(fake_server_factory: Callable[..., FakeServer]) -> FakeServer:
+    return fake_server_factory()
+
+
+@pytest.fixture
+def clients(fake_server_factory: Callable[..., FakeServer]) -> Iterator[Clients]:
+    """Depends on the server factory so clients close before the servers do."""
+    c = Clients()
+    yield c
+    c.close_all()
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
