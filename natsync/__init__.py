@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, List, Union
 
 from . import errors
+from ._state import State
 from ._version import __version__
-from .client import Client, State
+from .client import Client
 from .msg import Msg
 from .server_version import ServerVersion
 from .subscription import Subscription

@@ -15,7 +15,8 @@ from .protocol import encode
 from .protocol.parser import Err, Info, Ok, Ping, Pong
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client, _Conn
+    from ._state import _Conn
+    from .client import Client
 
 
 def read_loop(client: Client, conn: _Conn) -> None:

@@ -12,7 +12,8 @@ from .outbox import Ctl
 from .protocol import encode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client, _Conn
+    from ._state import _Conn
+    from .client import Client
     from .servers import Server
 
 
@@ -125,11 +126,11 @@ def replay(client: Client, est: object, server: Server) -> bool:
 
 def finish_locked(client: Client, conn: _Conn) -> None:
     """The buffer is empty: switch to connected, re-PING pending flushes, start the flusher."""
-    from .client import State
+    from ._state import State, check_transition
 
     ob = client._outbox
     ob.to_connected_locked(conn.gen)
-    client._state = State.CONNECTED
+    client._state = check_transition(client._state, State.CONNECTED)
     client._reconnects += 1
     for w in client._repings:
         if not w.cancelled:

@@ -15,7 +15,6 @@ subscription's lock. No I/O and no user code runs under either.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 import threading
@@ -26,6 +25,8 @@ from urllib.parse import ParseResult
 
 from . import _io, _reconnect, errors, transport
 from ._callbacks import CallbackThread
+from ._request import _connect_failure, _RespMux, _Waiter
+from ._state import State, _Conn, check_transition
 from ._version import __version__
 from .handshake import Established
 from .msg import Headers, Msg
@@ -49,77 +50,6 @@ log = logging.getLogger("natsync")
 
 _PUB_CACHE_MAX = 4096
 _ids = itertools.count(1)
-
-
-class State(enum.Enum):
-    """Connection states; transitions happen only under ``Client._lock``."""
-
-    NEW = "new"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    DRAINING_SUBS = "draining_subs"
-    DRAINING_PUBS = "draining_pubs"
-    CLOSED = "closed"
-
-
-class _Conn:
-    """One connection generation: its socket and the threads bound to it."""
-
-    __slots__ = ("sock", "gen", "parser", "info", "tls", "server", "reader", "flusher",
-                 "wlock", "lost", "leftover")
-
-    def __init__(self, est: Established, server: Server, gen: int) -> None:
-        self.sock = est.sock
-        self.parser = est.parser
-        self.info = est.info
-        self.tls = est.tls
-        self.leftover = est.leftover
-        self.server = server
-        self.gen = gen
-        self.reader: Optional[threading.Thread] = None
-        self.flusher: Optional[threading.Thread] = None
-        self.wlock = threading.Lock()
-        self.lost = False
-
-
-class _Waiter:
-    """A flush/request slot: a pre-acquired lock released when resolved."""
-
-    __slots__ = ("lock", "msg", "error", "cancelled")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.lock.acquire()
-        self.msg: Optional[Msg] = None
-        self.error: Optional[BaseException] = None
-        self.cancelled = False
-
-    def resolve(self, msg: Optional[Msg] = None, error: Optional[BaseException] = None) -> None:
-        self.msg = msg
-        self.error = error
-        try:
-            self.lock.release()
-        except RuntimeError:  # already resolved
-            pass
-
-    def wait(self, timeout: Optional[float]) -> bool:
-        return self.lock.acquire(True, -1 if timeout is None else max(timeout, 0.0))
-
-
-class _RespMux(Subscription):
-    """The one wildcard inbox subscription all requests share."""
-
-    def __init__(self, client: Client, sid: int, prefix: str) -> None:
-        super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
-        self.prefix = prefix
-        self.plen = len(prefix)
-        self.waiters: Dict[str, _Waiter] = {}
-
-    def _put(self, msg: Msg) -> bool:
-        w = self.waiters.pop(msg.subject[self.plen:], None)
-        if w is not None:
-            w.resolve(msg)
-        return False
 
 
 class Client:
@@ -199,13 +129,13 @@ class Client:
         self._last_error = failure
         if opts.retry_on_failed_connect:
             with self._lock:
-                self._state = State.RECONNECTING
+                self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
                 self._start_pinger()
                 self._start_reconnect_locked(None)
             return
         with self._lock:
-            self._state = State.CLOSED
+            self._state = check_transition(self._state, State.CLOSED)
             self._outbox.close_locked("the connection failed")
         self._closing.set()
         self._events.stop(1.0)
@@ -252,7 +182,7 @@ class Client:
     def _start_connected(self, est: Established, server: Server) -> None:
         with self._lock:
             conn = self._adopt_locked(est, server)
-            self._state = State.CONNECTED
+            self._state = check_transition(self._state, State.CONNECTED)
             self._outbox.to_connected_locked(conn.gen)
             self._start_conn_threads_locked(conn, flusher=True)
             self._start_pinger()
@@ -586,7 +516,7 @@ class Client:
                 close_now = True
             elif self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS):
                 fire_disconnected = True
-                self._state = State.RECONNECTING
+                self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
                 self._repings.extend(w for w in self._pongs if w is not None and not w.cancelled)
                 self._pongs.clear()
@@ -662,7 +592,7 @@ class Client:
             deadline = time.monotonic() + budget
             subs = [s for s in self._subs.values() if s is not self._mux]
             if self._state is State.CONNECTED:
-                self._state = State.DRAINING_SUBS
+                self._state = check_transition(self._state, State.DRAINING_SUBS)
             for s in subs:
                 self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
         ok = True
@@ -682,7 +612,7 @@ class Client:
             ok = s._wait_drained(deadline) and ok
         with self._lock:
             if self._state is State.DRAINING_SUBS:
-                self._state = State.DRAINING_PUBS
+                self._state = check_transition(self._state, State.DRAINING_PUBS)
             self._draining_pubs = True
         if ok:
             try:
@@ -715,7 +645,7 @@ class Client:
                 self._closed_done.wait(30.0)
             return
         if self._state is State.NEW:
-            self._state = State.CLOSED
+            self._state = check_transition(self._state, State.CLOSED)
             self._closed_done.set()
             return
         # 1. graceful: let the flusher hand over what is queued (bounded)
@@ -723,7 +653,7 @@ class Client:
             self._outbox.wait_empty(time.monotonic() + 5.0)
         # 2. stop accepting, wake every wait
         with self._lock:
-            self._state = State.CLOSED
+            self._state = check_transition(self._state, State.CLOSED)
             ob = self._outbox
             ob.mode = "closed"
             ob.closed_reason = f"the connection is closed ({reason})"
@@ -903,22 +833,3 @@ def _payload_type_error(payload: object) -> errors.Error:
         f"{type(payload).__name__}; encode text first, e.g. data.encode()")
 
 
-def _connect_failure(failures: List[tuple[Server, errors.Error]]) -> errors.Error:
-    """The one error connect() raises for a failed first pass over the pool."""
-    if not failures:
-        return errors.NoServersError("nats: no servers available for connection: the pool is empty")
-    for kind in (errors.AuthorizationError, errors.SecureConnFailedError,
-                 errors.SecureConnRequiredError, errors.SecureConnWantedError,
-                 errors.InvalidUserCredentialsError):
-        for _s, exc in failures:
-            if isinstance(exc, kind):
-                return exc
-    if len(failures) == 1 and not isinstance(failures[0][1], errors.NoServersError):
-        return failures[0][1]
-    if all(isinstance(e, errors.ConnectTimeoutError) for _s, e in failures):
-        return errors.ConnectTimeoutError(
-            "nats: every server timed out: " + "; ".join(str(e) for _s, e in failures))
-    detail = "; ".join(f"{s.hostport}: {e}" for s, e in failures)
-    return errors.NoServersError(
-        f"nats: no servers available for connection ({detail}). Check the URLs, that the "
-        "server runs, or pass retry_on_failed_connect=True to keep trying in the background.")

@@ -135,63 +135,56 @@ def parse_headers(raw: bytes) -> Tuple[Optional[Headers], Optional[int], str]:
         raise ProtocolError(
             f"nats: malformed message headers: the block must start with 'NATS/1.0': {_show(raw)}"
         )
-    nl = text.find("\n")
-    if nl < 0:
-        first, body = text, ""
-    else:
-        first, body = text[:nl], text[nl + 1 :]
-    if first.endswith("\r"):
-        first = first[:-1]
+    # CRLF and bare LF both end a line (as in nats.go's textproto reader).
+    lines = text.replace("\r\n", "\n").split("\n")
+    first = lines[0]
 
     hdrs: Dict[str, Any] = {}
     status: Optional[int] = None
     description = ""
     if len(first) > 8:
-        if first[8] not in " \t":
-            raise ProtocolError(
-                f"nats: malformed message headers: bad version line {first!r}, "
-                "expected 'NATS/1.0' optionally followed by a status code"
-            )
         rest = first[8:].strip(" \t")
+        if first[8] not in " \t" or (
+            rest
+            and (
+                not rest[:_STATUS_LEN].isdigit()
+                or not rest[:_STATUS_LEN].isascii()
+                or len(rest) < _STATUS_LEN
+                or (len(rest) > _STATUS_LEN and rest[_STATUS_LEN] not in " \t")
+            )
+        ):
+            raise ProtocolError(
+                f"nats: malformed message headers: bad status line {first!r}, "
+                "expected 'NATS/1.0' optionally followed by a 3-digit status code and a description"
+            )
         if rest:
             code = rest[:_STATUS_LEN]
-            if (
-                len(code) != _STATUS_LEN
-                or not (code.isascii() and code.isdigit())
-                or (len(rest) > _STATUS_LEN and rest[_STATUS_LEN] not in " \t")
-            ):
-                raise ProtocolError(
-                    f"nats: malformed message headers: bad status line {first!r}, "
-                    "expected 'NATS/1.0 <3-digit code> [description]'"
-                )
             status = int(code)
-            description = rest[_STATUS_LEN:].strip(" \t")
             hdrs[STATUS_HDR] = code
-            if description:
-                hdrs[DESCRIPTION_HDR] = description
+            if len(rest) > _STATUS_LEN:
+                description = rest[_STATUS_LEN:].strip(" \t")
+                if description:
+                    hdrs[DESCRIPTION_HDR] = description
 
-    if body:
-        for line in body.split("\n"):
-            if line.endswith("\r"):
-                line = line[:-1]
-            if not line:
-                continue
-            i = line.find(":")
-            if i < 0:
-                raise ProtocolError(
-                    f"nats: malformed message headers: line {line!r} has no ':' (expected 'Key: value')"
-                )
-            if i == 0:
-                continue  # empty key: skipped, as nats.go does
-            key = line[:i]
-            value = line[i + 1 :].strip(" \t")
-            old = hdrs.get(key)
-            if old is None:
-                hdrs[key] = value
-            elif type(old) is list:
-                old.append(value)
-            else:
-                hdrs[key] = [old, value]
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line:
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            raise ProtocolError(
+                f"nats: malformed message headers: line {line!r} has no ':' (expected 'Key: value')"
+            )
+        if not key:
+            continue  # empty key: skipped, as nats.go does
+        value = value.strip(" \t")
+        old = hdrs.get(key)
+        if old is None:
+            hdrs[key] = value
+        elif type(old) is list:
+            old.append(value)
+        else:
+            hdrs[key] = [old, value]
     return (hdrs or None), status, description
 
 

@@ -223,7 +223,7 @@ def test_parse_accepts_bytearray_and_memoryview() -> None:
         (b"HTTP/1.1 200 OK\r\n\r\n", "must start with 'NATS/1.0'"),
         (b"nats/1.0\r\n\r\n", "must start with 'NATS/1.0'"),
         (b"NATS/1.0\r\nno colon here\r\n\r\n", "line 'no colon here' has no ':'"),
-        (b"NATS/1.00\r\n\r\n", "bad version line"),
+        (b"NATS/1.00\r\n\r\n", "bad status line"),
         (b"NATS/1.0 abc\r\n\r\n", "bad status line"),
         (b"NATS/1.0 50\r\n\r\n", "bad status line"),
         (b"NATS/1.0 5030\r\n\r\n", "bad status line"),

@@ -1,0 +1,75 @@
+"""Request/reply plumbing: the waiter slot and the shared inbox subscription."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+from . import errors
+from .msg import Msg
+from .servers import Server
+from .subscription import Subscription
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+
+
+class _Waiter:
+    """A flush/request slot: a pre-acquired lock released when resolved."""
+
+    __slots__ = ("lock", "msg", "error", "cancelled")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.msg: Optional[Msg] = None
+        self.error: Optional[BaseException] = None
+        self.cancelled = False
+
+    def resolve(self, msg: Optional[Msg] = None, error: Optional[BaseException] = None) -> None:
+        self.msg = msg
+        self.error = error
+        try:
+            self.lock.release()
+        except RuntimeError:  # already resolved
+            pass
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        return self.lock.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+
+
+class _RespMux(Subscription):
+    """The one wildcard inbox subscription all requests share."""
+
+    def __init__(self, client: Client, sid: int, prefix: str) -> None:
+        super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
+        self.prefix = prefix
+        self.plen = len(prefix)
+        self.waiters: Dict[str, _Waiter] = {}
+
+    def _put(self, msg: Msg) -> bool:
+        w = self.waiters.pop(msg.subject[self.plen:], None)
+        if w is not None:
+            w.resolve(msg)
+        return False
+
+
+def _connect_failure(failures: List[Tuple[Server, errors.Error]]) -> errors.Error:
+    """The one error connect() raises for a failed first pass over the pool."""
+    if not failures:
+        return errors.NoServersError("nats: no servers available for connection: the pool is empty")
+    for kind in (errors.AuthorizationError, errors.SecureConnFailedError,
+                 errors.SecureConnRequiredError, errors.SecureConnWantedError,
+                 errors.InvalidUserCredentialsError):
+        for _s, exc in failures:
+            if isinstance(exc, kind):
+                return exc
+    if len(failures) == 1 and not isinstance(failures[0][1], errors.NoServersError):
+        return failures[0][1]
+    if all(isinstance(e, errors.ConnectTimeoutError) for _s, e in failures):
+        return errors.ConnectTimeoutError(
+            "nats: every server timed out: " + "; ".join(str(e) for _s, e in failures))
+    detail = "; ".join(f"{s.hostport}: {e}" for s, e in failures)
+    return errors.NoServersError(
+        f"nats: no servers available for connection ({detail}). Check the URLs, that the "
+        "server runs, or pass retry_on_failed_connect=True to keep trying in the background.")
