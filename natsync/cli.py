@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import errors
 from ._version import __version__
+from .nuid import next_nuid
 
 __all__ = ["CliError", "Template", "format_msg", "main", "parse_headers"]
 
@@ -68,22 +69,13 @@ def _random_part(args: List[int]) -> Callable[[_Context], str]:
     return lambda ctx: str(randint(low, high))
 
 
-def _unique_id(ctx: _Context) -> str:
-    from .nuid import NUID
-
-    nuid = ctx.get("_nuid")
-    if not isinstance(nuid, NUID):
-        nuid = ctx["_nuid"] = NUID()
-    return nuid.next()
-
-
 def _timestamp(ctx: _Context) -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 _SIMPLE: Dict[str, Callable[[_Context], str]] = {
     "Count": lambda ctx: str(ctx["count"]),
-    "ID": _unique_id,
+    "ID": lambda ctx: next_nuid(),
     "TimeStamp": _timestamp,
     "Time": lambda ctx: time.strftime("%H:%M:%S"),
     "Unix": lambda ctx: str(int(time.time())),
@@ -96,14 +88,15 @@ class Template:
 
     Parsed once; :meth:`render` fills it per message. ``request=True`` also allows
     ``{{Request}}`` (the request's payload, for ``natsync reply``). An unknown
-    placeholder is a ``ValueError`` naming the known ones.
+    placeholder is a ``ValueError`` naming the known ones. ``literal=True`` takes
+    the text as it is (a payload read from stdin may be anything).
     """
 
-    def __init__(self, text: str, *, request: bool = False) -> None:
+    def __init__(self, text: str, *, request: bool = False, literal: bool = False) -> None:
         self.text = text
         parts: List[_Part] = []
         pos = 0
-        for m in _PLACEHOLDER.finditer(text):
+        for m in () if literal else _PLACEHOLDER.finditer(text):
             if m.start() > pos:
                 parts.append(text[pos : m.start()])
             name, raw_args = m.group(1), m.group(2).split()
@@ -226,6 +219,10 @@ def format_headers(headers: Optional[Dict[str, Any]]) -> bytes:
     return "".join(lines).encode("utf-8", "replace")
 
 
+def _size(n: int) -> str:
+    return f"{n:,} byte{'' if n == 1 else 's'}"
+
+
 def format_msg(msg: Any, index: int, *, raw: bool = False) -> bytes:
     """How ``sub`` and ``reply`` print a message.
 
@@ -236,8 +233,7 @@ def format_msg(msg: Any, index: int, *, raw: bool = False) -> bytes:
     if raw:
         return data + b"\n"
     reply = f' with reply "{msg.reply}"' if msg.reply else ""
-    size = f"{len(data):,} byte{'' if len(data) == 1 else 's'}"
-    title = f'[#{index}] Received on "{msg.subject}"{reply} ({size})\n'.encode()
+    title = f'[#{index}] Received on "{msg.subject}"{reply} ({_size(len(data))})\n'.encode()
     headers = format_headers(msg.headers)
     body = data if data.endswith(b"\n") or not data else data + b"\n"
     return title + headers + (b"\n" if headers else b"") + body + b"\n"
@@ -255,25 +251,23 @@ def format_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- arguments
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number (``100_000`` and ``100,000`` too) >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {minimum} or more")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    """A count where 0 means 'no limit'."""
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+_positive_int = _whole(1)
+_count = _whole(0)  # 0 means "no limit" or "none"
 
 
 def _seconds(text: str) -> float:
@@ -315,6 +309,18 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
                    default=d(2.0), help="connect timeout per server (default: 2s)")
 
 
+def _add_payload(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", metavar="DATA", nargs="?", default="",
+                        help="the payload (default: empty)")
+    parser.add_argument("--stdin", action="store_true",
+                        help="send standard input as the payload, as it is (no templates)")
+
+
+def _add_headers(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("-H", "--header", action="append", default=[], metavar="KEY:VALUE",
+                        help=help_text)
+
+
 def _add_template_help(parser: argparse.ArgumentParser, request: bool = False) -> None:
     extra = ", {{Request}} (the request's payload)" if request else ""
     parser.epilog = f"Templates in DATA and header values: {TEMPLATE_HELP}{extra}."
@@ -338,13 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("pub", "publish a message, or many")
     p.add_argument("subject", metavar="SUBJECT")
-    p.add_argument("data", metavar="DATA", nargs="?", default="", help="the payload (default: empty)")
-    p.add_argument("--stdin", action="store_true", help="read the payload from standard input")
+    _add_payload(p)
     p.add_argument("--count", type=_positive_int, default=1, help="publish this many messages")
     p.add_argument("--sleep", type=_seconds, default=0.0, metavar="SECONDS",
                    help="wait this long between messages")
-    p.add_argument("-H", "--header", action="append", default=[], metavar="KEY:VALUE",
-                   help="add a header (repeat for more, or for several values of one key)")
+    _add_headers(p, "add a header (repeat for more, or for several values of one key)")
     p.add_argument("--reply", default="", metavar="SUBJECT", help="reply subject to send")
     p.add_argument("--timeout", type=_positive_seconds, default=5.0, metavar="SECONDS",
                    help="how long to wait for the server to confirm (default: 5s)")
@@ -359,13 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("req", "send a request and print the reply")
     p.add_argument("subject", metavar="SUBJECT")
-    p.add_argument("data", metavar="DATA", nargs="?", default="", help="the payload (default: empty)")
-    p.add_argument("--stdin", action="store_true", help="read the payload from standard input")
+    _add_payload(p)
     p.add_argument("--timeout", type=_positive_seconds, default=2.0, metavar="SECONDS",
                    help="how long to wait for the reply (default: 2s)")
     p.add_argument("--count", type=_positive_int, default=1, help="send this many requests")
-    p.add_argument("-H", "--header", action="append", default=[], metavar="KEY:VALUE",
-                   help="add a header (repeatable)")
+    _add_headers(p, "add a header (repeatable)")
     p.add_argument("--raw", action="store_true", help="print only the reply's payload")
     _add_template_help(p)
 
@@ -375,8 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the reply payload (default: {{Request}}, an echo)")
     p.add_argument("--queue", default="", metavar="GROUP", help="join this queue group")
     p.add_argument("--count", type=_count, default=0, help="exit after this many requests")
-    p.add_argument("-H", "--header", action="append", default=[], metavar="KEY:VALUE",
-                   help="add a header to each reply (repeatable)")
+    _add_headers(p, "add a header to each reply (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the requests")
     _add_template_help(p, request=True)
 
@@ -482,54 +483,50 @@ def _redact(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", url)
 
 
-def _read_payload(args: argparse.Namespace) -> str:
+def _payload_template(args: argparse.Namespace) -> Template:
+    """DATA as a template, or with ``--stdin`` the bytes of stdin, sent as they are."""
     if not args.stdin:
-        return str(args.data)
+        return Template(str(args.data))
     if args.data:
         raise CliError("give DATA or --stdin, not both")
-    return sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+    return Template(sys.stdin.buffer.read().decode("utf-8", "surrogateescape"), literal=True)
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_pub(args: argparse.Namespace) -> int:
-    body = Template(_read_payload(args))
+    body = _payload_template(args)
     headers = HeaderTemplate(args.header)
     count: int = args.count
-    one_line_each = count == 1 or args.sleep > 0
+    each = not args.quiet and (count == 1 or args.sleep > 0)  # else one summary line
+    totals = {"sent": 0, "bytes": 0}
     nc = connect(args)
+
+    def publish_all() -> None:
+        for i in range(1, count + 1):
+            data = body.render_bytes(i)
+            nc.publish(args.subject, data, reply=args.reply, headers=headers.render(i))
+            totals["sent"] = i
+            totals["bytes"] += len(data)
+            if each:
+                _say(f'Published {_size(len(data))} to "{args.subject}"')
+            if args.sleep and i < count:
+                nc.flush(timeout=args.timeout)
+                time.sleep(args.sleep)
+        nc.flush(timeout=args.timeout)
+
     try:
-        if one_line_each or args.quiet:
-            for i in range(1, count + 1):
-                data = body.render_bytes(i)
-                nc.publish(args.subject, data, reply=args.reply, headers=headers.render(i))
-                if not args.quiet:
-                    _say(f'Published {len(data):,} bytes to "{args.subject}"')
-                if args.sleep and i < count:
-                    nc.flush(timeout=args.timeout)
-                    time.sleep(args.sleep)
-            nc.flush(timeout=args.timeout)
-            return EXIT_OK
         from ._progress import Poller, Progress
 
-        state = {"sent": 0, "bytes": 0}
-
-        def publish_all() -> None:
-            for i in range(1, count + 1):
-                data = body.render_bytes(i)
-                nc.publish(args.subject, data, reply=args.reply, headers=headers.render(i))
-                state["sent"] = i
-                state["bytes"] += len(data)
-            nc.flush(timeout=args.timeout)
-
         progress = Progress(count, label="pub")
-        if progress.tty:  # a log gets the summary line only
-            with Poller(progress, lambda: state["sent"]):
+        if progress.tty and count > 1 and not each and not args.quiet:
+            with Poller(progress, lambda: totals["sent"]):
                 publish_all()
         else:
             publish_all()
-        _say(f'Published {count:,} messages ({state["bytes"]:,} bytes) to "{args.subject}"')
+        if not each and not args.quiet:
+            _say(f'Published {count:,} messages ({_size(totals["bytes"])}) to "{args.subject}"')
         return EXIT_OK
     finally:
         nc.close()
@@ -565,6 +562,9 @@ def _listen(args: argparse.Namespace, what: str, handle: Callable[[Any, int], No
 
 
 def _drain_quietly(nc: Any) -> None:
+    """Deliver what is pending before exiting; nothing to wait for while disconnected."""
+    if not nc.is_connected:
+        return
     try:
         nc.drain(timeout=2.0)
     except (errors.Error, KeyboardInterrupt):
@@ -591,7 +591,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
 
 
 def cmd_req(args: argparse.Namespace) -> int:
-    body = Template(_read_payload(args))
+    body = _payload_template(args)
     headers = HeaderTemplate(args.header)
     nc = connect(args)
     try:
@@ -614,7 +614,7 @@ def cmd_req(args: argparse.Namespace) -> int:
             hdrs = format_headers(msg.headers)
             _write(
                 f"Received reply #{i} with rtt {format_duration(rtt)} "
-                f"({len(msg.data):,} bytes)\n".encode()
+                f"({_size(len(msg.data))})\n".encode()
                 + hdrs + (b"\n" if hdrs else b"")
                 + msg.data + (b"" if msg.data.endswith(b"\n") else b"\n")
             )
@@ -670,16 +670,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             check_connection_args(args, parser)
         _check_templates(args, parser)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
+        if exc.code is None:
+            return EXIT_OK
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         _note("")
         return EXIT_INTERRUPTED
-    except CliError as exc:
-        _note(f"natsync: error: {exc}")
-        return EXIT_ERROR
-    except errors.Error as exc:
+    except (CliError, errors.Error) as exc:
         _note(f"natsync: error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:

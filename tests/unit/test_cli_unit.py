@@ -518,13 +518,18 @@ def test_demo_needs_three_messages(capsys: pytest.CaptureFixture[str]) -> None:
     assert "at least 3" in capsys.readouterr().err
 
 
-def test_stdin_and_data_together_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stdin_and_data_together_is_an_error() -> None:
     args: Any = argparse.Namespace(stdin=True, data="x")
     with pytest.raises(cli.CliError, match="not both"):
-        cli._read_payload(args)
+        cli._payload_template(args)
+
+
+def test_literal_template_keeps_placeholders() -> None:
+    t = cli.Template("{{Count}} {{Bogus}}", literal=True)
+    assert t.is_static and t.render(3) == "{{Count}} {{Bogus}}"
 
 
 def test_main_entry_points() -> None:
     import natsync.__main__ as entry
 
-    assert entry.main is cli.main
+    assert vars(entry)["main"] is cli.main

@@ -14,7 +14,7 @@ from tests.wire.fakeserver import FakeConn, FakeServer, hmsg_frame, msg_frame
 
 pytestmark = pytest.mark.timeout(30)
 
-BIG = bytes(range(256)) * 40 + b"\r\nMSG fake 1 3\r\nabc\r\n"  # looks like protocol inside
+BIG = bytes(range(256)) * 4 + b"\r\nMSG fake 1 3\r\nabc\r\n"  # looks like protocol inside
 
 
 def _stream(port: int) -> bytes:

@@ -1,0 +1,408 @@
+"""The reconnect buffer on the wire: what a new connection receives, in which
+order, and what happens to messages when a connection breaks mid-write."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from natsync import errors
+from tests.wire.conftest import Clients, Events, wait_for
+from tests.wire.fakeserver import FakeConn, FakeServer, Frame
+
+pytestmark = pytest.mark.timeout(60)
+
+BIG_OPTS: Dict[str, Any] = {"reconnect_buf_size": 64 * 1024 * 1024, "pending_size": 64 * 1024 * 1024}
+#: More than loopback's kernel buffers absorb (about 3 MB measured), so the
+#: client's writes block while the fake server does not read.
+BULK_MSGS = 6000
+BULK_SIZE = 1024
+
+
+def _numbered(i: int, size: int = BULK_SIZE) -> bytes:
+    head = b"%06d:" % i
+    return head + b"x" * (size - len(head))
+
+
+def _index(f: Frame) -> int:
+    return int(f.payload[:6])
+
+
+def _handshake_held(conn: FakeConn) -> None:
+    """INFO, then CONNECT+PING; the PONG is the caller's move."""
+    conn.send_info()
+    conn.expect_connect()
+
+
+# ---------------------------------------------------------------- 11. replay order
+
+
+def test_reconnect_replays_subs_then_buffer_then_new_publishes(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    marks: List[Tuple[int, bool, int]] = []
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+
+    def on_reconnected() -> None:
+        # runs after the replay: nothing is buffered any more; publish a marker
+        marks.append((nc.buffered_msgs, nc.is_connected, nc.stats["reconnects"]))
+        nc.publish("cb.marker", b"from-reconnected-cb")
+
+    events.hooks["reconnected"] = on_reconnected
+
+    sub_a = nc.subscribe("A")
+    sub_b = nc.subscribe("B", max_msgs=5)
+    for i in range(3):
+        nc.publish("pre", b"pre-%d" % i)
+    nc.flush(timeout=2)
+    conn1.send_msg("B", 2, b"b1")
+    conn1.send_msg("B", 2, b"b2")
+    assert [sub_b.next_msg(timeout=2).data for _ in range(2)] == [b"b1", b"b2"]
+    assert [f.short() for f in conn1.frames[2:]] == [
+        "SUB A 1", "SUB B 2", "UNSUB 2 5",
+        "PUB pre 5 b'pre-0'", "PUB pre 5 b'pre-1'", "PUB pre 5 b'pre-2'", "PING"]
+
+    conn1.close()
+    events.wait("disconnected")
+    # while the client reconnects (its next connection is held before INFO):
+    n = 50
+    for i in range(n):
+        nc.publish("num", b"n-%d" % i)
+    sub_c = nc.subscribe("C")
+    sub_a.unsubscribe()
+    assert nc.is_reconnecting
+    assert nc.buffered_msgs == n  # SUB/UNSUB are state, not buffered messages
+    assert nc.buffered_bytes == sum(len(b"PUB num %d\r\nn-%d\r\n" % (len(b"n-%d" % i), i))
+                                    for i in range(n))
+
+    conn2 = fake_server.accept()
+    _handshake_held(conn2)
+    nc.publish("num", b"n-%d" % n)  # during the handshake: buffered too
+    time.sleep(0.2)
+    assert [f.op for f in conn2.frames] == ["CONNECT", "PING"], conn2.describe()
+    assert conn2.tail == b""
+    conn2.set_auto_pong(True)
+    conn2.send_pong()
+
+    events.wait("reconnected")
+    for i in range(3):
+        nc.publish("post", b"post-%d" % i)
+    nc.flush(timeout=3)
+
+    got = [f.short() for f in conn2.frames[2:]]
+    expected_subs = ["SUB B 2", "UNSUB 2 3", "SUB C 3"]
+    assert got[:3] == expected_subs, conn2.describe()
+    replayed = got[3 : 3 + n + 1]
+    assert replayed == [f"PUB num {len(b'n-%d' % i)} {b'n-%d' % i!r}" for i in range(n + 1)]
+    rest = got[3 + n + 1 :]
+    # the marker the reconnected callback published comes after every replayed
+    # message; the post-reconnect publishes too (their relative order is the
+    # callback thread's race with this one)
+    assert sorted(rest[:-1]) == sorted(
+        ["PUB cb.marker 19 b'from-reconnected-cb'"]
+        + [f"PUB post 6 b'post-{i}'" for i in range(3)])
+    assert [r for r in rest if r.startswith("PUB post")] == [
+        f"PUB post 6 b'post-{i}'" for i in range(3)]
+    assert rest[-1] == "PING"
+    # each subscription state change was sent exactly once, and A not at all
+    all_ctl = [f.short() for f in conn2.frames if f.op in ("SUB", "UNSUB")]
+    assert all_ctl == expected_subs
+    assert marks == [(0, True, 1)]
+    assert nc.stats["reconnects"] == 1
+    # the live subscriptions work on the new connection; A is gone
+    conn2.send_msg("C", 3, b"c1")
+    conn2.send_msg("B", 2, b"b3")
+    assert sub_c.next_msg(timeout=2).data == b"c1"
+    assert sub_b.next_msg(timeout=2).data == b"b3"
+    with pytest.raises(errors.BadSubscriptionError):
+        sub_a.next_msg(timeout=0.1)
+
+
+def test_subscribe_then_unsubscribe_while_reconnecting_sends_nothing(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    s = nc.subscribe("temp")
+    s.unsubscribe()
+    q = nc.subscribe("keep", queue="g")
+    q.unsubscribe(limit=2)  # auto-unsubscribe set while reconnecting
+    conn2 = fake_server.accept()
+    conn2.handshake()
+    events.wait("reconnected")
+    nc.flush(timeout=2)
+    assert [f.short() for f in conn2.frames[2:]] == ["SUB keep g 2", "UNSUB 2 2", "PING"]
+
+
+# ---------------------------------------------------------------- 12. replay breaks midway
+
+
+def _check_prefix_stream(conn: FakeConn, first: int) -> Tuple[List[int], bytes]:
+    """conn received CONNECT, PING, then whole PUBs numbered first, first+1, ... and
+    maybe part of one more (the cut). Returns the indexes and the partial tail."""
+    frames = conn.frames  # raises if a frame was cut and followed by more data
+    assert [f.op for f in frames[:2]] == ["CONNECT", "PING"], conn.describe()
+    pubs = [f for f in frames[2:] if f.op != "PONG"]
+    assert all(f.op == "PUB" and f.subject == "bulk" for f in pubs), conn.describe()
+    idx = [_index(f) for f in pubs]
+    assert idx == list(range(first, first + len(idx))), "messages out of order or missing"
+    assert all(f.payload == _numbered(i) for f, i in zip(pubs, idx)), "payload corrupted"
+    return idx, conn.tail
+
+
+def test_replay_broken_midway_resumes_on_next_connection(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    frames = [b"PUB bulk %d\r\n%s\r\n" % (BULK_SIZE, _numbered(i)) for i in range(BULK_MSGS)]
+    for i in range(BULK_MSGS):
+        nc.publish("bulk", _numbered(i))
+    assert nc.buffered_msgs == BULK_MSGS
+
+    # connection 2 reads part of the replay, stops reading, then goes away
+    conn2 = srv.accept()
+    _handshake_held(conn2)
+    hs = len(conn2.received)
+    conn2.set_read_limit(hs + 300_000)
+    conn2.send_pong()
+    conn2.wait_bytes(hs + 300_000, timeout=10)
+    wait_for(lambda: not _replay_moving(nc), 10, "the replay to block on a full socket")
+    assert nc.is_reconnecting, "the replay finished: the kernel absorbed the whole buffer"
+    assert events.count("reconnected") == 0
+    # graceful end: FIN, then read everything the client's kernel accepted
+    conn2.half_close()
+    conn2.resume_reading()
+    conn2.wait_eof(timeout=10)
+
+    conn3 = srv.accept(timeout=10)
+    conn3.handshake()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+
+    idx2, tail2 = _check_prefix_stream(conn2, 0)
+    assert len(idx2) > 100  # it did get part of the replay
+    k = len(idx2)
+    if tail2:  # the cut: a strict prefix of frame k
+        assert frames[k].startswith(tail2) and len(tail2) < len(frames[k])
+    f3 = conn3.frames
+    assert [f.op for f in f3[:2]] == ["CONNECT", "PING"] and f3[-1].op == "PING"
+    assert conn3.tail == b""
+    pubs3 = f3[2:-1]
+    assert all(f.op == "PUB" and f.payload == _numbered(_index(f)) for f in pubs3), (
+        "a replayed frame is not a whole bulk PUB")
+    idx3 = [_index(f) for f in pubs3]
+    # the replay resumed exactly where the kernel stopped accepting: the frame
+    # that was cut (or the next whole one), nothing before it lost or repeated
+    assert idx3 == list(range(k, BULK_MSGS)), (
+        f"conn2 got 0..{k - 1} (+{len(tail2)} bytes of the cut frame); conn3 got "
+        f"{idx3[:3]}...{idx3[-3:]} ({len(idx3)})")
+    assert sorted(set(idx2) | set(idx3)) == list(range(BULK_MSGS))
+    assert nc.stats["reconnects"] == 1
+    assert nc.buffered_msgs == 0
+
+
+def _replay_moving(nc: Any) -> bool:
+    """True while the buffer is still draining (sampled over a short interval)."""
+    before = nc.buffered_msgs
+    time.sleep(0.1)
+    return bool(nc.buffered_msgs != before)
+
+
+# ---------------------------------------------------------------- 13. flush while disconnected
+
+
+def test_flush_while_reconnecting_waits_for_replay_and_pong(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    for i in range(3):
+        nc.publish("f", b"%d" % i)
+    result: List[Any] = []
+    done = threading.Event()
+
+    def flusher() -> None:
+        try:
+            nc.flush(timeout=10)
+            result.append("ok")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            result.append(exc)
+        done.set()
+
+    t = threading.Thread(target=flusher, name="test-flush", daemon=True)
+    t.start()
+
+    conn2 = fake_server.accept()
+    conn2.handshake(auto_pong=False)
+    # after the handshake PONG: resubscription (none), replay, then the flush PING
+    frames = conn2.wait_count("PING", 2)
+    assert [f.short() for f in frames[2:]] == ["PUB f 1 b'0'", "PUB f 1 b'1'", "PUB f 1 b'2'",
+                                               "PING"]
+    # the server holds its PONG: flush must still be waiting
+    assert not done.wait(0.5), f"flush returned before the PONG: {result}"
+    conn2.send_pong()
+    assert done.wait(5), "flush did not return after the PONG"
+    t.join(5)
+    assert result == ["ok"]
+    events.wait("reconnected")
+
+
+def test_flush_while_reconnecting_times_out(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    nc.publish("f", b"x")
+    conn2 = fake_server.accept()  # held before INFO: still reconnecting
+    with pytest.raises(errors.TimeoutError) as ei:
+        nc.flush(timeout=0.3)
+    assert isinstance(ei.value, TimeoutError)
+    assert nc.is_reconnecting
+    # once connected, a flush needs its own round trip and gets it
+    conn2.handshake()
+    events.wait("reconnected")
+    nc.flush(timeout=2)
+    pubs = [f.short() for f in conn2.frames if f.op == "PUB"]
+    assert pubs == ["PUB f 1 b'x'"]
+
+
+def test_flush_pong_before_replay_does_not_count(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    """The handshake PONG must not resolve a flush made while reconnecting."""
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    nc.publish("f", b"x")
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (nc.flush(timeout=10), done.set()), daemon=True,
+                         name="test-flush")
+    t.start()
+    conn2 = fake_server.accept()
+    conn2.handshake(auto_pong=False)
+    conn2.wait_count("PING", 2)
+    conn2.send_pong()  # a stray extra PONG: answers the flush PING, fine
+    assert done.wait(5)
+    t.join(5)
+
+
+# ---------------------------------------------------------------- 14. bytes not yet written
+
+
+@pytest.mark.parametrize("ending", ["graceful", "abort"])
+def test_unwritten_messages_replayed_after_connection_breaks(
+    fake_server_factory: Any, clients: Clients, events: Events, ending: str
+) -> None:
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    sub = nc.subscribe("s")
+    nc.flush(timeout=2)
+    conn1.pause_reading()
+    frames = [b"PUB bulk %d\r\n%s\r\n" % (BULK_SIZE, _numbered(i)) for i in range(BULK_MSGS)]
+    for i in range(BULK_MSGS):
+        nc.publish("bulk", _numbered(i))
+    # the socket buffers fill; the flusher blocks with the rest not handed over
+    time.sleep(0.3)
+    assert len(conn1.received) < BULK_MSGS * BULK_SIZE // 4
+
+    if ending == "graceful":
+        # FIN, then read everything the client handed to its kernel
+        conn1.half_close()
+        conn1.resume_reading()
+        conn1.wait_eof(timeout=10)
+    else:
+        # RST with unread data: whatever sat in the kernel buffers is gone
+        conn1.abort()
+    events.wait("disconnected", timeout=10)
+
+    conn2 = srv.accept(timeout=10)
+    conn2.handshake()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+
+    f1 = conn1.frames
+    assert [f.short() for f in f1[:4]] == ["CONNECT {...}", "PING", "SUB s 1", "PING"]
+    pubs1 = [f for f in f1[4:] if f.op != "PONG"]
+    idx1 = [_index(f) for f in pubs1]
+    assert idx1 == list(range(len(idx1)))
+    k = len(idx1)
+    tail1 = conn1.tail
+    if tail1:
+        assert frames[k].startswith(tail1) and len(tail1) < len(frames[k])
+
+    f2 = conn2.frames
+    assert [f.short() for f in f2[:3]] == ["CONNECT {...}", "PING", "SUB s 1"], conn2.describe()
+    assert f2[-1].op == "PING" and conn2.tail == b""
+    pubs2 = [f for f in f2[3:-1]]
+    assert all(f.op == "PUB" and f.payload == _numbered(_index(f)) for f in pubs2), (
+        "a replayed frame is not a whole PUB")
+    idx2 = [_index(f) for f in pubs2]
+    assert idx2, "nothing was replayed"
+    j = idx2[0]
+    # order holds, nothing after the restart point is lost, the last one arrives
+    assert idx2 == list(range(j, BULK_MSGS))
+    if ending == "graceful":
+        # every byte the kernel accepted was read: the replay resumes exactly at
+        # the first message the first connection did not get whole
+        assert j == k, f"conn1 got 0..{k - 1} (+{len(tail1)} bytes); conn2 starts at {j}"
+        assert k + len(idx2) == BULK_MSGS
+    else:
+        # bytes in the kernel buffers were lost (at-most-once), never repeated
+        assert j >= k, f"conn2 repeats messages conn1 got whole: starts at {j}, conn1 had {k}"
+    assert nc.stats["reconnects"] == 1
+    del sub
+
+
+def test_outbox_frames_go_first_then_buffered_publishes(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """Messages stuck in the outbox when the connection broke are replayed before
+    messages published while reconnecting."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    conn1.pause_reading()
+    for i in range(BULK_MSGS):
+        nc.publish("bulk", _numbered(i))
+    time.sleep(0.3)  # the socket buffers fill; the flusher blocks
+    conn1.half_close()
+    conn1.resume_reading()
+    conn1.wait_eof(timeout=10)
+    events.wait("disconnected", timeout=10)
+    # next connection held before INFO: these go to the reconnect buffer
+    conn2 = srv.accept(timeout=10)
+    for i in range(BULK_MSGS, BULK_MSGS + 10):
+        nc.publish("bulk", _numbered(i))
+    conn2.handshake()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+    pubs1 = [f for f in conn1.frames if f.op == "PUB"]
+    k = len(pubs1)
+    idx2 = [_index(f) for f in conn2.frames if f.op == "PUB"]
+    assert idx2 == list(range(k, BULK_MSGS + 10))
+
+
+def test_close_while_reconnecting_keeps_unsent_messages(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    for i in range(5):
+        nc.publish("u", b"%d" % i, headers={"H": str(i)} if i == 2 else None)
+    nc.close()
+    unsent = nc.unsent_messages()
+    assert [(m.subject, m.data) for m in unsent] == [("u", b"%d" % i) for i in range(5)]
+    assert unsent[2].headers == {"H": "2"}
+    assert nc.stats["unsent_msgs"] == 5
+    assert events.count("closed") == 1
+    # nothing reached any server
+    assert [f.op for f in conn1.frames[2:]] == []
