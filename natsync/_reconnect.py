@@ -55,7 +55,7 @@ def run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread]
                 return
         lost = None
         rounds += 1
-        tls = any(s.tls for s in servers) or opts.tls is not None
+        tls = any(s.tls for s in servers) or bool(opts.tls)
         if client._closing.wait(backoff.delay(rounds, tls)):
             return
     if not client._closing.is_set():

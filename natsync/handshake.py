@@ -113,12 +113,14 @@ def establish(server: Server, opts: Options, version: str,
     except OSError as exc:
         raise errors.NoServersError(f"nats: cannot reach {where}: {exc.strerror or exc}") from exc
     tls_host = opts.tls_hostname or host
-    want_tls = server.tls or opts.tls is not None
+    ctx = opts.tls if isinstance(opts.tls, ssl.SSLContext) else None
+    refuse_tls = opts.tls is False
+    want_tls = server.tls or ctx is not None
     is_tls = False
     try:
         if opts.tls_handshake_first:
             assert isinstance(sock, socket.socket)
-            sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
+            sock = transport.wrap_tls(sock, ctx, tls_host, deadline, where)
             is_tls = True
             if register is not None:
                 register(sock)
@@ -133,6 +135,11 @@ def establish(server: Server, opts: Options, version: str,
         info = first.data
         if len(events) > 1:
             raise errors.ProtocolError(f"nats: {where} sent data before the client's CONNECT")
+        if refuse_tls and (info.get("tls_required") or server.tls):
+            raise errors.SecureConnRequiredError(
+                f"nats: {where} requires TLS but the client refuses it (tls=False); "
+                "pass an ssl.SSLContext as tls= (or leave tls unset) to connect securely."
+            )
         if not is_tls:
             if info.get("tls_required") or want_tls:
                 if not info.get("tls_required") and not info.get("tls_available"):
@@ -141,7 +148,7 @@ def establish(server: Server, opts: Options, version: str,
                         "use a nats:// URL without tls=, or enable TLS on the server."
                     )
                 assert isinstance(sock, socket.socket)
-                sock = transport.wrap_tls(sock, opts.tls, tls_host, deadline, where)
+                sock = transport.wrap_tls(sock, ctx, tls_host, deadline, where)
                 is_tls = True
                 if register is not None:
                     register(sock)

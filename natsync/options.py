@@ -17,7 +17,7 @@ import os
 import random as _random
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Callable, Literal, Union
 from urllib.parse import ParseResult
 
 from .backoff import Backoff
@@ -140,7 +140,9 @@ class Options:
     user_credentials: PathLike | None = None
     signature_cb: SignatureCallback | None = None
     user_jwt_cb: JWTCallback | None = None
-    tls: ssl.SSLContext | None = None
+    #: an SSLContext; None = TLS only when the URL or the server asks for it (a default
+    #: verifying context); False = refuse TLS (SecureConnRequiredError if the server requires it)
+    tls: ssl.SSLContext | Literal[False] | None = None
     tls_hostname: str | None = None
     tls_handshake_first: bool = False
     error_cb: ErrorCallback | None = None
@@ -194,9 +196,10 @@ class Options:
             )
         _check_inbox_prefix(self.inbox_prefix)
 
-        if self.tls is not None and not isinstance(self.tls, ssl.SSLContext):
+        if self.tls is not None and self.tls is not False and not isinstance(self.tls, ssl.SSLContext):
             raise TypeError(
-                f"nats: option tls must be an ssl.SSLContext or None, not {type(self.tls).__name__}"
+                "nats: option tls must be an ssl.SSLContext, None, or False (refuse TLS), "
+                f"not {type(self.tls).__name__}"
             )
         if self.token is not None and not (isinstance(self.token, str) or callable(self.token)):
             raise TypeError("nats: option token must be a str, a callable returning a str, or None")

@@ -163,6 +163,14 @@ def test_server_requiring_tls_nats_url_without_context_verifies_by_default(
     assert f"127.0.0.1:{tls_server.port}" in str(ei.value)
 
 
+def test_client_refusing_tls_gets_secure_conn_required(tls_server: NatsServer) -> None:
+    # tls=False refuses TLS: a server that requires it is a clear, prompt error
+    url = f"nats://127.0.0.1:{tls_server.port}"
+    with pytest.raises(errors.SecureConnRequiredError) as ei:
+        natsync.connect(url, **fast(tls=False))
+    assert f"127.0.0.1:{tls_server.port}" in str(ei.value) and "tls=False" in str(ei.value)
+
+
 def test_tls_wanted_but_server_has_none(nats_server_factory: Factory, pki: Pki) -> None:
     plain = nats_server_factory()
     url = f"tls://127.0.0.1:{plain.port}"
