@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Union
 from urllib.parse import ParseResult
 
 from . import _io, _reconnect, errors, transport
@@ -94,6 +94,7 @@ class Client:
         self._nuid = NUID()
         self._connected_server: Optional[Server] = None
         self._dialing: Optional[transport.Sock] = None
+        self._aux_threads: List[threading.Thread] = []
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
@@ -337,7 +338,8 @@ class Client:
                 return
             del self._subs[sub.sid]
             self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
-        sub._close(discard=True)
+        # a limit already reached keeps the messages that arrived within it (as nats-py)
+        sub._close(discard=limit <= 0)
 
     def _auto_unsub_done(self, sub: Subscription) -> None:
         """Reader: a subscription reached its max_msgs; the server dropped it too."""
@@ -355,9 +357,16 @@ class Client:
                 raise errors.BadSubscriptionError(
                     f"nats: subscription {sub.subject!r} is not active")
             self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+        if sub._thread is threading.current_thread():
+            # called from its own callback: it cannot wait for itself; finish in the background
+            self._in_background("drain", self._finish_sub_drain, sub, deadline)
+            return
+        self._finish_sub_drain(sub, deadline)
+
+    def _finish_sub_drain(self, sub: Subscription, deadline: float) -> None:
         try:
             self.flush(max(deadline - time.monotonic(), 0.001))
-        except errors.TimeoutError:
+        except (errors.TimeoutError, errors.ConnectionClosedError):
             pass  # deliver what arrived anyway
         finally:
             with self._lock:
@@ -595,6 +604,14 @@ class Client:
                 self._state = check_transition(self._state, State.DRAINING_SUBS)
             for s in subs:
                 self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
+        if self._in_callback_thread():
+            # a callback cannot wait for its own subscription to drain: the drain goes
+            # on in the background once it returns; errors go to error_cb
+            self._in_background("drain", self._finish_drain, subs, deadline, budget)
+            return
+        self._finish_drain(subs, deadline, budget)
+
+    def _finish_drain(self, subs: List[Subscription], deadline: float, budget: float) -> None:
         ok = True
         try:
             self.flush(max(deadline - time.monotonic(), 0.001))
@@ -626,6 +643,26 @@ class Client:
             raise errors.DrainTimeoutError(
                 f"nats: draining timed out after {budget}s; the connection is closed "
                 "(undelivered messages were discarded)")
+
+    def _in_callback_thread(self) -> bool:
+        me = threading.current_thread()
+        return any(s._thread is me for s in self._all_subs) or (
+            self._events is not None and self._events.is_current())
+
+    def _in_background(self, what: str, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on a client thread (joined by close); its errors go to error_cb."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except errors.Error as exc:
+                self._report_async(exc)
+
+        t = threading.Thread(target=run, name=f"natsync-{what}-{self._id}", daemon=True)
+        with self._lock:
+            self._aux_threads = [a for a in self._aux_threads if a.is_alive()]
+            self._aux_threads.append(t)
+        t.start()
 
     def close(self) -> None:
         """Close the connection and join every thread the client started. Idempotent.
@@ -677,7 +714,7 @@ class Client:
         transport.hard_shutdown(self._dialing)  # abort a reconnect's dial or handshake
         # 3. join the I/O threads
         for t in (self._reconnect_thread, conn.reader if conn else None,
-                  conn.flusher if conn else None, self._pinger):
+                  conn.flusher if conn else None, self._pinger, *self._aux_threads):
             _join(t, 5.0)
         # 4. keep what was never sent
         with self._lock:

@@ -451,3 +451,56 @@ def test_connect_refused_names_server() -> None:
 def test_new_inbox_unique(nc: natsync.Client) -> None:
     boxes = {nc.new_inbox() for _ in range(1000)}
     assert len(boxes) == 1000 and all(b.startswith("_INBOX.") for b in boxes)
+
+
+def test_drain_from_inside_a_callback(nats_server: NatsServer) -> None:
+    """drain() from a callback cannot wait for that callback: it finishes in the background."""
+    closed = threading.Event()
+    nc = natsync.connect(nats_server.url, closed_cb=closed.set)
+    seen: List[int] = []
+
+    def cb(msg: natsync.Msg) -> None:
+        seen.append(int(msg.data))
+        if int(msg.data) == 0:
+            t0 = time.monotonic()
+            nc.drain(timeout=10)
+            assert time.monotonic() - t0 < 2
+
+    nc.subscribe("dcb", cb=cb)
+    for i in range(20):
+        nc.publish("dcb", b"%d" % i)
+    assert closed.wait(10)
+    assert seen == list(range(20))  # everything pending was delivered before the close
+    assert nc.is_closed
+
+
+def test_sub_drain_from_its_own_callback(nc: natsync.Client) -> None:
+    seen: List[int] = []
+    done = threading.Event()
+
+    def cb(msg: natsync.Msg) -> None:
+        seen.append(int(msg.data))
+        if int(msg.data) == 0:
+            sub.drain()
+        if len(seen) == 10:
+            done.set()
+
+    sub = nc.subscribe("sdcb", cb=cb)
+    for i in range(10):
+        nc.publish("sdcb", b"%d" % i)
+    assert done.wait(5)
+    wait_for(lambda: sub.is_closed and sub.pending_msgs == 0)
+    nc.publish("sdcb", b"late")
+    nc.flush()
+    assert seen == list(range(10))
+
+
+def test_unsubscribe_limit_already_reached_keeps_arrived(nc: natsync.Client) -> None:
+    sub = nc.subscribe("lim2")
+    nc.publish("lim2", b"a")
+    nc.publish("lim2", b"b")
+    nc.flush()
+    wait_for(lambda: sub.pending_msgs == 2)
+    assert sub.next_msg(1).data == b"a"
+    sub.unsubscribe(limit=2)
+    assert [m.data for m in sub] == [b"b"]

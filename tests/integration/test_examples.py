@@ -133,6 +133,8 @@ class Running:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=WAIT)
+        for t in self._readers:  # they stop at the end of the output
+            t.join(timeout=WAIT)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()

@@ -100,7 +100,7 @@ class Events:
             while True:
                 for k, v in self.log:
                     if k == "error" and isinstance(v, cls):
-                        return v  # type: ignore[no-any-return]
+                        return v
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(

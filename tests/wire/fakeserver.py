@@ -586,7 +586,7 @@ class Background:
     def _run(self) -> None:
         try:
             self._value = self._fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test by result()
+        except BaseException as exc:
             self._error = exc
 
     def result(self, timeout: float = DEFAULT_TIMEOUT) -> Any:

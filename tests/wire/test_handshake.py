@@ -325,3 +325,76 @@ def test_authorization_violation_with_retry_is_reported_and_retried(
     wait_for(lambda: nc.is_closed, 5.0, "the client to give up after max_reconnect_attempts")
     events.wait("closed")
     assert any(isinstance(e, errors.AuthorizationError) for e in events.errors), events.log
+
+
+def test_info_and_err_in_one_packet_reports_the_server_error(
+    fake_server: FakeServer, clients: Clients
+) -> None:
+    """nats-server at its connection limit sends INFO, then at once
+    ``-ERR 'maximum connections exceeded'``, and closes (checked against
+    nats-server 2.15 with max_connections: 1). Both usually arrive in one read;
+    the client must report the server's reason, not a protocol violation."""
+    before = natsync_threads()
+
+    def serve(conn: FakeConn) -> None:
+        conn.send(conn.info_bytes() + b"-ERR 'maximum connections exceeded'\r\n")
+        conn.wait_eof()
+
+    bg = fake_server.script(serve)
+    nc = clients.new()
+    with pytest.raises(errors.Error) as ei:
+        nc.connect(fake_server.url, connect_timeout=3.0)
+    bg.result()
+    exc = ei.value
+    assert not isinstance(exc, errors.ProtocolError), (
+        f"expected the server's -ERR (ServerError, 'maximum connections exceeded'); got {exc!r}")
+    assert isinstance(exc, errors.ServerError)
+    assert "maximum connections" in str(exc).lower()
+    _assert_no_thread_left(before)
+
+
+def test_info_then_err_in_separate_packets_reports_the_server_error(
+    fake_server: FakeServer, clients: Clients
+) -> None:
+    """The same -ERR arriving after the client's CONNECT (a separate read)."""
+    bg = fake_server.script(
+        ("send_info",), ("expect_connect",),
+        ("send", b"-ERR 'maximum connections exceeded'\r\n"), ("close",))
+    nc = clients.new()
+    with pytest.raises(errors.ServerError) as ei:
+        nc.connect(fake_server.url, connect_timeout=3.0)
+    bg.result()
+    assert "maximum connections" in str(ei.value).lower()
+
+
+def test_server_requires_tls_but_speaks_plain(fake_server: FakeServer, clients: Clients) -> None:
+    """INFO says tls_required: the client starts TLS; a peer that then answers
+    with plain text makes a TLS error, not a hang."""
+    before = natsync_threads()
+
+    def serve(conn: FakeConn) -> None:
+        conn.send_info(tls_required=True)
+        conn.wait_until(lambda: len(conn.received) > 0, 5, "a TLS ClientHello")
+        conn.send(b"this is not TLS\r\n")
+        conn.close()
+
+    bg = fake_server.script(serve)
+    nc = clients.new()
+    with pytest.raises(errors.SecureConnFailedError):
+        nc.connect(fake_server.url, connect_timeout=3.0)
+    conn: FakeConn = bg.result()
+    hello = conn.received
+    assert hello[:1] == b"\x16" and hello[1:2] == b"\x03", f"not a TLS record: {hello[:8]!r}"
+    _assert_no_thread_left(before)
+
+
+def test_tls_url_but_server_has_no_tls(fake_server: FakeServer, clients: Clients) -> None:
+    before = natsync_threads()
+    bg = fake_server.script(("send_info",), ("wait_eof",))
+    nc = clients.new()
+    with pytest.raises(errors.SecureConnWantedError) as ei:
+        nc.connect(f"tls://{fake_server.hostport}", connect_timeout=3.0)
+    conn: FakeConn = bg.result()
+    assert conn.received == b""  # no CONNECT (and no credentials) in clear text
+    assert "TLS" in str(ei.value)
+    _assert_no_thread_left(before)

@@ -22,6 +22,7 @@ BAD_STREAMS = [
     pytest.param(b"MSG a 1 10\r\nhi\r\nPING\r\nPING\r\nxx", id="payload-shorter-than-size"),
     pytest.param(b"HMSG a 1 4 20\r\nNATS/1.0\r\n\r\nxxxxxxxxxxxx\r\n", id="hmsg-sizes-wrong"),
     pytest.param(b"HMSG a 1 30 20\r\n" + b"x" * 20 + b"\r\n", id="hmsg-header-over-total"),
+    pytest.param(b"HMSG a 1 70000 80000\r\n", id="hmsg-header-over-64k"),
     pytest.param(b"MSG a 1 -5\r\n", id="negative-size"),
     pytest.param(b"MSG a 1 x\r\nhi\r\n", id="size-not-a-number"),
     pytest.param(b"MSG a one 2\r\nhi\r\n", id="sid-not-a-number"),

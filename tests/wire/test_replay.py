@@ -233,7 +233,7 @@ def test_flush_while_reconnecting_waits_for_replay_and_pong(
         try:
             nc.flush(timeout=10)
             result.append("ok")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             result.append(exc)
         done.set()
 
@@ -273,26 +273,6 @@ def test_flush_while_reconnecting_times_out(
     nc.flush(timeout=2)
     pubs = [f.short() for f in conn2.frames if f.op == "PUB"]
     assert pubs == ["PUB f 1 b'x'"]
-
-
-def test_flush_pong_before_replay_does_not_count(
-    fake_server: FakeServer, clients: Clients, events: Events
-) -> None:
-    """The handshake PONG must not resolve a flush made while reconnecting."""
-    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
-    conn1.close()
-    events.wait("disconnected")
-    nc.publish("f", b"x")
-    done = threading.Event()
-    t = threading.Thread(target=lambda: (nc.flush(timeout=10), done.set()), daemon=True,
-                         name="test-flush")
-    t.start()
-    conn2 = fake_server.accept()
-    conn2.handshake(auto_pong=False)
-    conn2.wait_count("PING", 2)
-    conn2.send_pong()  # a stray extra PONG: answers the flush PING, fine
-    assert done.wait(5)
-    t.join(5)
 
 
 # ---------------------------------------------------------------- 14. bytes not yet written
@@ -406,3 +386,237 @@ def test_close_while_reconnecting_keeps_unsent_messages(
     assert events.count("closed") == 1
     # nothing reached any server
     assert [f.op for f in conn1.frames[2:]] == []
+
+
+# ---------------------------------------------------------------- the replay window
+
+
+def _hold_replay(srv: FakeServer, nc: Any, events: Events, read: int) -> FakeConn:
+    """Break conn1 (already done by the caller), fill the reconnect buffer with
+    bulk messages, then accept the next connection and let it read only ``read``
+    bytes of the replay, so the client sits in the replay with a full socket."""
+    for i in range(BULK_MSGS):
+        nc.publish("bulk", _numbered(i))
+    conn = srv.accept()
+    _handshake_held(conn)
+    hs = len(conn.received)
+    conn.set_read_limit(hs + read)
+    conn.set_auto_pong(True)
+    conn.send_pong()
+    conn.wait_bytes(hs + read, timeout=10)
+    wait_for(lambda: not _replay_moving(nc), 10, "the replay to block on a full socket")
+    assert nc.is_reconnecting and events.count("reconnected") == 0
+    return conn
+
+
+def test_subscription_changes_during_replay_reach_the_server(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """subscribe/unsubscribe/request made while the replay is being written are
+    state changes like any other made while reconnecting: the server must get
+    them once the connection is up."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    old = nc.subscribe("old")
+    nc.flush(timeout=2)
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = _hold_replay(srv, nc, events, 100_000)
+
+    # inside the replay window
+    late = nc.subscribe("late")
+    old.unsubscribe()
+    nc.publish("late.pub", b"after-bulk")
+
+    conn2.resume_reading()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+    frames = conn2.frames
+    ctl = [f.short() for f in frames if f.op in ("SUB", "UNSUB")]
+    pubs = [f for f in frames if f.op == "PUB"]
+    assert [_index(f) for f in pubs[:-1]] == list(range(BULK_MSGS))
+    assert pubs[-1].short() == "PUB late.pub 10 b'after-bulk'"
+    # "SUB old 1" went out with the resubscriptions before the window opened
+    assert ctl[0] == "SUB old 1"
+    assert f"SUB late {late.sid}" in ctl, f"the subscription made during the replay was never sent: {ctl}"
+    assert "UNSUB 1" in ctl, f"the unsubscribe made during the replay was never sent: {ctl}"
+    assert len(ctl) == len(set(ctl)) == 3
+    conn2.send_msg("late", late.sid, b"hello")
+    assert late.next_msg(timeout=2).data == b"hello"
+
+
+def test_request_first_used_during_replay_works(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """The first request() creates the shared response subscription; made during
+    the replay, that SUB must still reach the server."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = _hold_replay(srv, nc, events, 100_000)
+    result: List[Any] = []
+
+    def requester() -> None:
+        try:
+            result.append(nc.request("svc", b"q", timeout=4))
+        except BaseException as exc:
+            result.append(exc)
+
+    t = threading.Thread(target=requester, name="test-request", daemon=True)
+    t.start()
+    time.sleep(0.2)  # the request is made inside the replay window
+    conn2.resume_reading()
+    events.wait("reconnected", timeout=20)
+    frames = conn2.wait_frames(
+        lambda fs: any(f.op == "PUB" and f.subject == "svc" for f in fs), 10, "the request")
+    req = next(f for f in frames if f.op == "PUB" and f.subject == "svc")
+    subs = [f for f in frames if f.op == "SUB"]
+    t_done = False
+    if subs:
+        sid = int(subs[-1].args[-1])
+        conn2.send_msg(req.reply, sid, b"answer")
+        t.join(5)
+        t_done = not t.is_alive()
+    else:
+        t.join(5)
+    assert subs, f"no SUB for the response inbox was ever sent; request got {result}"
+    assert t_done and len(result) == 1 and not isinstance(result[0], BaseException), result
+    assert result[0].data == b"answer"
+
+
+def test_server_silent_during_replay_is_not_a_hang(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """The new connection's server stops reading mid-replay and says nothing
+    more (a dead peer without RST). Stale detection (or a write deadline) must
+    drop it and try again, not leave the client reconnecting for ever."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=2.0, ping_interval=0.2,
+                                max_outstanding_pings=2, **BIG_OPTS, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = _hold_replay(srv, nc, events, 100_000)
+    # conn2 is now silent and not reading; a live client gives up on it
+    conn3 = srv.accept(timeout=6)
+    conn2.wait_eof(timeout=5)
+    conn3.handshake()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+    idx = [_index(f) for f in conn2.frames if f.op == "PUB"] + [
+        _index(f) for f in conn3.frames if f.op == "PUB"]
+    assert idx[-1] == BULK_MSGS - 1 and idx == sorted(idx)
+
+
+def test_flush_in_flight_survives_a_disconnect(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    """A flush whose PING went out on a connection that then broke is re-sent on
+    the next connection and resolved by that connection's PONG."""
+    nc, conn1 = clients.connect(fake_server, auto_pong=False, connect_timeout=5.0,
+                                **events.callbacks())
+    nc.publish("f", b"1")
+    result: List[Any] = []
+    done = threading.Event()
+
+    def flusher() -> None:
+        try:
+            nc.flush(timeout=10)
+            result.append("ok")
+        except BaseException as exc:
+            result.append(exc)
+        done.set()
+
+    t = threading.Thread(target=flusher, name="test-flush", daemon=True)
+    t.start()
+    conn1.wait_count("PING", 2)  # handshake PING + the flush PING
+    conn1.close()
+    events.wait("disconnected")
+    assert not done.is_set()
+    conn2 = fake_server.accept()
+    conn2.handshake(auto_pong=False)
+    conn2.wait_count("PING", 2)
+    assert not done.wait(0.3), f"flush returned without a PONG on the new connection: {result}"
+    conn2.send_pong()
+    assert done.wait(5)
+    t.join(5)
+    assert result == ["ok"]
+
+
+def test_stuck_socket_is_declared_stale_and_unwritten_messages_replayed(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """The server stops reading and answering while the client has a backlog:
+    stale detection drops the connection (no hang in a blocked write) and the
+    messages never handed to the kernel are replayed on the next connection."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, auto_pong=False, connect_timeout=5.0, ping_interval=0.2,
+                                max_outstanding_pings=2, **BIG_OPTS, **events.callbacks())
+    conn1.pause_reading()
+    for i in range(BULK_MSGS):
+        nc.publish("bulk", _numbered(i))
+    events.wait("disconnected", timeout=10)
+    assert isinstance(nc.last_error, errors.StaleConnectionError), nc.last_error
+    # the client closed its socket gracefully: read what its kernel had accepted
+    conn1.resume_reading()
+    conn1.wait_eof(timeout=10)
+    conn2 = srv.accept(timeout=10)
+    conn2.handshake()
+    events.wait("reconnected", timeout=20)
+    nc.flush(timeout=10)
+    pubs1 = [f for f in conn1.frames if f.op == "PUB"]
+    k = len(pubs1)
+    assert [_index(f) for f in pubs1] == list(range(k))
+    idx2 = [_index(f) for f in conn2.frames if f.op == "PUB"]
+    assert idx2 == list(range(k, BULK_MSGS)), (
+        f"conn1 got 0..{k - 1} (+{len(conn1.tail)} bytes); conn2 got {idx2[:2]}..{idx2[-2:]}")
+
+
+def test_close_during_blocked_replay_keeps_the_rest_unsent(
+    fake_server_factory: Any, clients: Clients, events: Events
+) -> None:
+    """close() while the replay is blocked: what never reached the kernel comes
+    back from unsent_messages(), nothing is lost or reported twice."""
+    srv: FakeServer = fake_server_factory(rcvbuf=16384)
+    nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = _hold_replay(srv, nc, events, 100_000)
+    nc.close()
+    assert nc.is_closed
+    conn2.resume_reading()
+    conn2.wait_eof(timeout=10)
+    pubs = [f for f in conn2.frames if f.op == "PUB"]
+    k = len(pubs)
+    assert [_index(f) for f in pubs] == list(range(k))
+    unsent = nc.unsent_messages()
+    assert unsent, "nothing unsent although the replay was blocked"
+    got = [int(m.data[:6]) for m in unsent]
+    assert got == list(range(k, BULK_MSGS)), (
+        f"server got 0..{k - 1} (+{len(conn2.tail)} bytes), unsent {got[:2]}..{got[-2:]}")
+    assert all(m.subject == "bulk" and m.data == _numbered(i) for m, i in zip(unsent, got))
+    assert nc.stats["unsent_msgs"] == len(unsent)
+    assert events.count("closed") == 1
+
+
+def test_events_in_the_same_read_as_the_reconnect_pong(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    """PONG, async INFO and PING arriving together with the handshake's PONG are
+    all handled (the INFO applied, the PING answered)."""
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    sub = nc.subscribe("a")
+    nc.flush(timeout=2)
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = fake_server.accept()
+    conn2.send_info()
+    conn2.expect_connect()
+    conn2.set_auto_pong(True)
+    conn2.send(b"PONG\r\n" + conn2.info_bytes(connect_urls=["127.0.0.9:4333"]) + b"PING\r\n"
+               + b"MSG a 1 2\r\nhi\r\n")
+    events.wait("reconnected")
+    events.wait("discovered")
+    conn2.wait_count("PONG", 1)
+    assert sub.next_msg(timeout=2).data == b"hi"
+    assert [(u.hostname, u.port) for u in nc.discovered_servers] == [("127.0.0.9", 4333)]

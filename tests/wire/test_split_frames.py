@@ -170,9 +170,11 @@ def _answer_request_with_503(conn: FakeConn) -> None:
 
 def test_pong_split_resolves_flush(fake_server: FakeServer, clients: Clients) -> None:
     nc, conn = clients.connect(fake_server, auto_pong=False)
-    bg = fake_server.background(
-        lambda: (conn.wait_count("PING", 2), conn.send(b"PONG\r\n", chunk_size=1, delay=0.01))
-    )
+    def answer() -> None:
+        conn.wait_count("PING", 2)
+        conn.send(b"PONG\r\n", chunk_size=1, delay=0.01)
+
+    bg = fake_server.background(answer)
     nc.flush(timeout=3)
     bg.result()
     wait_for(lambda: nc.is_connected)
