@@ -533,6 +533,9 @@ class Client:
                 self._start_reconnect_locked(conn.server)
             # else: already reconnecting (lost during replay): the reconnect thread goes on
         transport.hard_shutdown(conn.sock)
+        if isinstance(exc, (errors.ProtocolError, errors.StaleConnectionError)) and not isinstance(
+                exc, errors.UnexpectedEOF) and not self._closing.is_set():
+            self._report_async(exc)  # a misbehaving or silent server is worth an error_cb
         if fire_disconnected:
             assert self._events is not None
             self._events.submit(self._opts.disconnected_cb)
