@@ -74,8 +74,8 @@ def main() -> int:
             print(f"gave up: {len(unsent)} messages were never sent, the first is {first}")
             return 1
     nc.flush(timeout=5)
+    nc.close()  # a close while connected also runs disconnected_cb, as in nats-py
     print(f"all {args.count} messages published, reconnects: {nc.stats['reconnects']}")
-    nc.close()
     return 0
 
 

@@ -6,6 +6,7 @@ ends when that connection is lost or the client closes.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import TYPE_CHECKING, Any, List
 
 from . import errors, transport
@@ -80,7 +81,9 @@ def flush_loop(client: Client, conn: _Conn) -> None:
         data = batch[0] if len(batch) == 1 else b"".join(batch)
         try:
             with wlock:
+                conn.write_since = monotonic()
                 transport.send_all(sock, data)
+                conn.write_since = 0.0
         except transport.PartialSend as ps:
             ob.requeue_front(unsent_frames(batch, ps.sent))
             client._on_lost(conn, ps.cause)
@@ -98,22 +101,29 @@ def unsent_frames(batch: List[bytes], sent: int) -> List[bytes]:
 
 
 def ping_loop(client: Client) -> None:
-    """Pinger: a PING every ping_interval; too many unanswered means a stale connection."""
+    """Pinger: a PING every ping_interval; too many unanswered, or a write blocked for as
+    long, means a stale connection (also while a replay is being written)."""
     opts = client._opts
     assert opts is not None
-    while not client._closing.wait(opts.ping_interval):
+    interval = opts.ping_interval
+    limit = opts.max_outstanding_pings
+    while not client._closing.wait(interval):
+        why = ""
         with client._lock:
             conn = client._conn
-            if conn is None or conn.lost or client._outbox.mode != "connected":
+            if conn is None or conn.lost:
                 continue
-            if client._pings_out >= opts.max_outstanding_pings:
-                stale = True
+            ws = conn.write_since
+            if ws and monotonic() - ws >= interval * limit:
+                why = f"a write made no progress for {monotonic() - ws:.1f}s"
+            elif client._outbox.mode != "connected":
+                continue
+            elif client._pings_out >= limit:
+                why = f"{limit} PINGs unanswered over {interval}s intervals"
             else:
-                stale = False
                 client._pings_out += 1
                 client._pongs.append(None)
                 client._outbox.put_ctl_locked(Ctl(encode.PING))
-        if stale:
+        if why:
             client._on_lost(conn, errors.StaleConnectionError(
-                f"nats: stale connection to {conn.server.hostport}: {opts.max_outstanding_pings} "
-                f"PINGs unanswered over {opts.ping_interval}s intervals; reconnecting"))
+                f"nats: stale connection to {conn.server.hostport}: {why}; reconnecting"))

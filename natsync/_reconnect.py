@@ -86,6 +86,8 @@ def replay(client: Client, est: object, server: Server) -> bool:
             return True
         conn: _Conn = client._adopt_locked(est, server)
         subs = [s for s in client._subs.values() if not s.is_closed]
+        client._replaying = True  # later SUB/UNSUB go out between the chunks
+        client._replay_ctl = []
         client._start_conn_threads_locked(conn, flusher=False)
     frames: List[bytes] = []
     for s in subs:
@@ -94,22 +96,26 @@ def replay(client: Client, est: object, server: Server) -> bool:
             frames.append(encode.encode_unsub(s.sid, max(s.max_msgs - s._received, 1)))
     try:
         if frames:
-            with conn.wlock:
-                transport.send_all(conn.sock, b"".join(frames))
+            _write(conn, b"".join(frames))
         while True:
             with client._lock:
                 if client._closing.is_set():
                     return True
                 if conn.lost:
                     return False
+                ctl = client._replay_ctl
+                client._replay_ctl = []
                 batch = ob.take_replay_locked()
-                if not batch:
+                if not batch and not ctl:
                     finish_locked(client, conn)
                     break
+            if ctl:
+                _write(conn, b"".join(ctl))
+            if not batch:
+                continue
             data = b"".join(batch)
             try:
-                with conn.wlock:
-                    transport.send_all(conn.sock, data)
+                _write(conn, data)
             except transport.PartialSend as ps:
                 from ._io import unsent_frames
 
@@ -122,6 +128,13 @@ def replay(client: Client, est: object, server: Server) -> bool:
     assert client._events is not None
     client._events.submit(opts.reconnected_cb)
     return True
+
+
+def _write(conn: _Conn, data: bytes) -> None:
+    with conn.wlock:
+        conn.write_since = time.monotonic()
+        transport.send_all(conn.sock, data)
+        conn.write_since = 0.0
 
 
 def finish_locked(client: Client, conn: _Conn) -> None:
@@ -137,4 +150,5 @@ def finish_locked(client: Client, conn: _Conn) -> None:
             client._pongs.append(w)
             ob.put_ctl_locked(Ctl(encode.PING))
     client._repings = []
+    client._replaying = False
     client._start_conn_threads_locked(conn, flusher=True)

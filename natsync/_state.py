@@ -43,7 +43,7 @@ class _Conn:
     """One connection generation: its socket and the threads bound to it."""
 
     __slots__ = ("sock", "gen", "parser", "info", "tls", "server", "reader", "flusher",
-                 "wlock", "lost", "leftover")
+                 "wlock", "lost", "leftover", "write_since")
 
     def __init__(self, est: Established, server: Server, gen: int) -> None:
         self.sock = est.sock
@@ -57,3 +57,5 @@ class _Conn:
         self.flusher: Optional[threading.Thread] = None
         self.wlock = threading.Lock()
         self.lost = False
+        #: time.monotonic() when a blocking write started, 0.0 when not writing
+        self.write_since = 0.0

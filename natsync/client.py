@@ -95,6 +95,9 @@ class Client:
         self._connected_server: Optional[Server] = None
         self._dialing: Optional[transport.Sock] = None
         self._aux_threads: List[threading.Thread] = []
+        # SUB/UNSUB made while a replay is being written: sent between replay chunks
+        self._replay_ctl: List[bytes] = []
+        self._replaying = False
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
@@ -129,6 +132,9 @@ class Client:
         failure = _connect_failure(failures)
         self._last_error = failure
         if opts.retry_on_failed_connect:
+            if isinstance(failure, (errors.AuthorizationError, errors.InvalidUserCredentialsError,
+                                    errors.SecureConnFailedError)):
+                self._report_async(failure)
             with self._lock:
                 self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
@@ -310,11 +316,17 @@ class Client:
             self._subs[sub.sid] = sub
             self._all_subs = [s for s in self._all_subs if not s.is_closed]
             self._all_subs.append(sub)
-            self._outbox.put_ctl_locked(Ctl(encode.encode_sub(subject, sub.sid, queue)))
+            self._send_ctl_locked(Ctl(encode.encode_sub(subject, sub.sid, queue)))
             if max_msgs:
-                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid, max_msgs)))
+                self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid, max_msgs)))
         sub._start()
         return sub
+
+    def _send_ctl_locked(self, frame: Ctl) -> None:
+        """Send SUB/UNSUB in order with messages; while reconnecting it is state only,
+        except during a replay, where it goes out between the replay's chunks."""
+        if not self._outbox.put_ctl_locked(frame) and self._replaying:
+            self._replay_ctl.append(frame)
 
     def _check_usable_locked(self, what: str) -> None:
         st = self._state
@@ -334,10 +346,10 @@ class Client:
                     f"nats: subscription {sub.subject!r} is not active (already unsubscribed?)")
             if limit > 0 and sub._received < limit:
                 sub._max = limit
-                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid, limit)))
+                self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid, limit)))
                 return
             del self._subs[sub.sid]
-            self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+            self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
         # a limit already reached keeps the messages that arrived within it (as nats-py)
         sub._close(discard=limit <= 0)
 
@@ -356,7 +368,7 @@ class Client:
             if self._subs.get(sub.sid) is not sub:
                 raise errors.BadSubscriptionError(
                     f"nats: subscription {sub.subject!r} is not active")
-            self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+            self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
         if sub._thread is threading.current_thread():
             # called from its own callback: it cannot wait for itself; finish in the background
             self._in_background("drain", self._finish_sub_drain, sub, deadline)
@@ -392,7 +404,7 @@ class Client:
             self._sid += 1
             mux = _RespMux(self, self._sid, self.new_inbox() + ".")
             self._subs[mux.sid] = mux
-            self._outbox.put_ctl_locked(Ctl(encode.encode_sub(mux.subject, mux.sid)))
+            self._send_ctl_locked(Ctl(encode.encode_sub(mux.subject, mux.sid)))
             self._mux = mux
             return mux
 
@@ -522,7 +534,8 @@ class Client:
             if self._state is State.CLOSED or self._closing.is_set():
                 pass
             elif not self._opts.allow_reconnect:
-                close_now = True
+                close_now = True  # the close fires disconnected_cb then closed_cb
+                self._outbox.to_buffering_locked()  # the close collects what is queued
             elif self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS):
                 fire_disconnected = True
                 self._state = check_transition(self._state, State.RECONNECTING)
@@ -532,9 +545,11 @@ class Client:
                 self._pings_out = 0
                 self._start_reconnect_locked(conn.server)
             # else: already reconnecting (lost during replay): the reconnect thread goes on
+        broken = isinstance(exc, (errors.ProtocolError, errors.StaleConnectionError)) and not (
+            isinstance(exc, errors.UnexpectedEOF))
         transport.hard_shutdown(conn.sock)
-        if isinstance(exc, (errors.ProtocolError, errors.StaleConnectionError)) and not isinstance(
-                exc, errors.UnexpectedEOF) and not self._closing.is_set():
+        if broken and not self._closing.is_set():
+            assert exc is not None
             self._report_async(exc)  # a misbehaving or silent server is worth an error_cb
         if fire_disconnected:
             assert self._events is not None
@@ -606,7 +621,7 @@ class Client:
             if self._state is State.CONNECTED:
                 self._state = check_transition(self._state, State.DRAINING_SUBS)
             for s in subs:
-                self._outbox.put_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
+                self._send_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
         if self._in_callback_thread():
             # a callback cannot wait for its own subscription to drain: the drain goes
             # on in the background once it returns; errors go to error_cb
@@ -689,7 +704,9 @@ class Client:
             self._closed_done.set()
             return
         # 1. graceful: let the flusher hand over what is queued (bounded)
-        if self._outbox.mode is CONNECTED:
+        conn0 = self._conn
+        was_connected = self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS)
+        if self._outbox.mode is CONNECTED and conn0 is not None and not conn0.lost:
             self._outbox.wait_empty(time.monotonic() + 5.0)
         # 2. stop accepting, wake every wait
         with self._lock:
@@ -732,6 +749,8 @@ class Client:
             self._events.submit(self._opts.error_cb, errors.OutboundBufferLimitError(
                 f"nats: connection closed with {len(frames)} buffered messages unsent; "
                 "nc.unsent_messages() returns them"))
+        if was_connected:  # as nats-py: a close while connected is also a disconnect
+            self._events.submit(self._opts.disconnected_cb)
         self._events.submit(self._opts.closed_cb)
         self._events.stop(5.0)
         self._closed_done.set()

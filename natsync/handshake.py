@@ -133,6 +133,9 @@ def establish(server: Server, opts: Options, version: str,
                 "is it a NATS client port?"
             )
         info = first.data
+        for ev in events[1:]:
+            if isinstance(ev, Err):  # e.g. INFO then -ERR 'maximum connections exceeded'
+                raise errors.from_server_err(ev.message, where)
         if len(events) > 1:
             raise errors.ProtocolError(f"nats: {where} sent data before the client's CONNECT")
         if refuse_tls and (info.get("tls_required") or server.tls):

@@ -104,7 +104,8 @@ def hard_shutdown(sock: Optional[Sock]) -> None:
     """Wake any thread blocked on ``sock`` and close it, ignoring errors.
 
     Uses the plain socket shutdown even for TLS sockets, so the SSL object a
-    reader may be inside is not torn down under it.
+    reader may be inside is not torn down under it. The close is graceful: bytes
+    already handed to the kernel still go out if the peer reads them.
     """
     if sock is None:
         return

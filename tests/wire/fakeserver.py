@@ -671,9 +671,14 @@ class FakeServer:
 
     def refuse(self) -> None:
         """Close the listening socket: new connections are refused."""
-        if self._lsock is not None:
-            self._lsock.close()
+        ls = self._lsock
+        if ls is not None:
             self._lsock = None
+            try:
+                ls.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+            except OSError:
+                pass
+            ls.close()
 
     def listen_again(self) -> None:
         """Listen again on the same port after :meth:`refuse`."""

@@ -398,3 +398,22 @@ def test_tls_url_but_server_has_no_tls(fake_server: FakeServer, clients: Clients
     assert conn.received == b""  # no CONNECT (and no credentials) in clear text
     assert "TLS" in str(ei.value)
     _assert_no_thread_left(before)
+
+
+def test_close_during_a_reconnect_handshake_is_prompt(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    """close() while the reconnect thread waits for a silent server's INFO does
+    not wait out connect_timeout (10 s here)."""
+    nc, conn1 = clients.connect(fake_server, connect_timeout=10.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    conn2 = fake_server.accept()  # the client now waits for INFO
+    nc.publish("kept", b"1")
+    closer = threading.Thread(target=nc.close, name="test-close", daemon=True)
+    closer.start()
+    events.wait("closed", timeout=3.0)
+    closer.join(3.0)
+    assert not closer.is_alive() and nc.is_closed
+    conn2.wait_eof(timeout=3.0)
+    assert [(m.subject, m.data) for m in nc.unsent_messages()] == [("kept", b"1")]

@@ -4,7 +4,8 @@ buffers without bound."""
 
 from __future__ import annotations
 
-from typing import List
+import time
+from typing import Callable, List
 
 import pytest
 
@@ -132,6 +133,7 @@ def test_protocol_error_without_reconnect_closes(
 ) -> None:
     nc, conn = clients.connect(fake_server, allow_reconnect=False, **events.callbacks())
     nc.publish("x", b"1")
+    nc.flush(timeout=2)  # nothing queued when the connection breaks (see the backlog test)
     conn.send(b"GARBAGE\r\n")
     events.wait("closed")
     assert nc.is_closed
@@ -173,3 +175,25 @@ def test_client_survives_many_broken_connections(
     nc.flush(timeout=2)
     assert [f.short() for f in conn.frames if f.op == "PUB"] == ["PUB still 5 b'alive'"]
     wait_for(lambda: nc.stats["reconnects"] == len(breakers))
+
+
+def test_lost_connection_without_reconnect_closes_promptly_with_a_backlog(
+    fake_server_factory: Callable[..., FakeServer], clients: Clients, events: Events
+) -> None:
+    """allow_reconnect=False and the connection dies with messages still queued:
+    the client closes at once (nobody can write them any more) and keeps them
+    as unsent; it must not wait for a flusher that is gone."""
+    srv = fake_server_factory(rcvbuf=16384)
+    nc, conn = clients.connect(srv, allow_reconnect=False, pending_size=64 * 1024 * 1024,
+                               **events.callbacks())
+    conn.pause_reading()
+    payload = b"x" * 1024
+    for _ in range(6000):  # more than the kernel buffers take: the flusher blocks
+        nc.publish("bulk", payload)
+    time.sleep(0.3)
+    conn.abort()
+    # well under close()'s 5 s grace for a live flusher: there is none left
+    events.wait("closed", timeout=3.0)
+    assert nc.is_closed
+    unsent = nc.unsent_messages()
+    assert unsent and all(m.subject == "bulk" and m.data == payload for m in unsent)

@@ -1,5 +1,15 @@
 """The reconnect buffer on the wire: what a new connection receives, in which
-order, and what happens to messages when a connection breaks mid-write."""
+order, and what happens to messages when a connection breaks mid-write.
+
+Exact accounting across a broken connection: the fake server stops reading so
+the client's writes block part-way, then ends the connection *gracefully*
+(FIN, then reads until the client closes). Every byte the client handed to its
+kernel then reaches the fake server, so the messages the next connection gets
+must start exactly at the first message the broken one did not get whole
+(possibly the frame that was cut), with nothing lost or repeated. With an
+abrupt RST instead, what sat in the kernel buffers is lost (core NATS is
+at-most-once), and the tests only require "the cut frame or later".
+"""
 
 from __future__ import annotations
 
@@ -499,6 +509,9 @@ def test_server_silent_during_replay_is_not_a_hang(
     conn2 = _hold_replay(srv, nc, events, 100_000)
     # conn2 is now silent and not reading; a live client gives up on it
     conn3 = srv.accept(timeout=6)
+    # the client closed conn2 gracefully: what its kernel had accepted is still
+    # delivered once the server reads again, then the EOF
+    conn2.resume_reading()
     conn2.wait_eof(timeout=5)
     conn3.handshake()
     events.wait("reconnected", timeout=20)

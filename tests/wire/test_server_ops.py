@@ -48,7 +48,7 @@ def test_pongs_reset_the_outstanding_count(
 ) -> None:
     """Answering late (but before the limit) is fine: the count resets on PONG."""
     nc, conn = clients.connect(
-        fake_server, auto_pong=False, ping_interval=0.1, max_outstanding_pings=3,
+        fake_server, auto_pong=False, ping_interval=0.2, max_outstanding_pings=3,
         **events.callbacks(),
     )
     for round_ in range(1, 4):
