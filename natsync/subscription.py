@@ -50,7 +50,9 @@ class Subscription:
         self._msgs_limit = pending_msgs_limit
         self._bytes_limit = pending_bytes_limit
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._cond = threading.Condition(self._lock)  # emptiness: drain waits here
+        self._avail = threading.Condition(self._lock)  # consumers wait for messages here
+        self._consumers_waiting = 0
         self._q: Deque[Msg] = deque()
         self._pending_bytes = 0
         self._received = 0
@@ -136,10 +138,12 @@ class Subscription:
                 msg._sub = self
                 self._q.append(msg)
                 self._pending_bytes += n
-                self._cond.notify()
+                if self._consumers_waiting:
+                    self._avail.notify()
             done = self._max > 0 and self._received >= self._max
             if done:
                 self._closed = True
+                self._avail.notify_all()
                 self._cond.notify_all()
         if report:
             self._client._report_async(
@@ -171,6 +175,7 @@ class Subscription:
             if discard:
                 self._q.clear()
                 self._pending_bytes = 0
+            self._avail.notify_all()
             self._cond.notify_all()
 
     def _join(self, timeout: float) -> None:
@@ -199,15 +204,16 @@ class Subscription:
             while not self._q:
                 if self._closed:
                     raise self._closed_error()
-                if deadline is None:
-                    self._cond.wait(5.0)
-                    continue
-                left = deadline - time.monotonic()
+                left = 5.0 if deadline is None else deadline - time.monotonic()
                 if left <= 0:
                     raise errors.TimeoutError(
                         f"nats: no message on {self._subject!r} within {timeout}s"
                     )
-                self._cond.wait(left)
+                self._consumers_waiting += 1
+                try:
+                    self._avail.wait(min(left, 5.0))
+                finally:
+                    self._consumers_waiting -= 1
             msg = self._take()
             self._delivered += 1
             if not self._q:
@@ -260,6 +266,7 @@ class Subscription:
         assert cb is not None
         lock = self._lock
         cond = self._cond
+        avail = self._avail
         q = self._q
         while True:
             with lock:
@@ -268,8 +275,10 @@ class Subscription:
                     if self._closed:
                         cond.notify_all()
                         return
-                    cond.notify_all()
-                    cond.wait(5.0)
+                    cond.notify_all()  # empty: wake a drain
+                    self._consumers_waiting += 1
+                    avail.wait(5.0)
+                    self._consumers_waiting -= 1
                 msg = self._take()
                 self._busy = True
             try:
