@@ -24,19 +24,20 @@ def read_loop(client: Client, conn: _Conn) -> None:
     """Reader: socket bytes -> parser events -> subscriptions and state."""
     sock = conn.sock
     feed = conn.parser.feed
-    recv = sock.recv
-    size = transport.RECV_SIZE
+    recv_into = sock.recv_into
+    # one preallocated buffer: a large recv() would allocate (and mmap) per call
+    view = memoryview(bytearray(transport.RECV_SIZE))
     try:
         events: List[Any] = conn.leftover
         conn.leftover = []
         while True:
             if events:
                 dispatch(client, conn, events)
-            data = recv(size)
-            if not data:
+            n = recv_into(view)
+            if not n:
                 raise errors.UnexpectedEOF(
                     f"nats: the server {conn.server.hostport} closed the connection")
-            events = feed(data)
+            events = feed(view[:n].tobytes())
     except BaseException as exc:
         client._on_lost(conn, exc)
 

@@ -285,7 +285,54 @@ class Client:
         self._outbox.put(frame, n)
 
     def _respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
-        self.publish(reply, data, headers=headers)
+        self._publish_now(reply, data, "", headers)
+
+    def _publish_now(self, subject: str, payload: bytes, reply: str,
+                     headers: Optional[Headers]) -> None:
+        """Publish for a waiting peer (request, respond): written by this thread when
+        the connection is idle, saving a hand-off to the flusher."""
+        if self._draining_pubs or headers:
+            self._publish_full(subject, payload, reply, headers)
+            return
+        validate_subject(subject)
+        if reply:
+            validate_subject(reply)
+        try:
+            data = bytes(payload)
+        except TypeError:
+            raise _payload_type_error(payload) from None
+        n = len(data)
+        if n > self._max_payload:
+            raise self._too_big(subject, n)
+        frame = encode.encode_pub(subject, data, reply)
+        if not self._write_now(frame, n, is_msg=True):
+            self._outbox.put(frame, n)
+
+    def _write_now(self, frame: bytes, payload_len: int, *, is_msg: bool) -> bool:
+        """Write ``frame`` on this thread if nothing else is queued or being written.
+
+        Order holds: the frame is claimed under the outbox lock with the write lock
+        taken before it is released, so anything published later queues behind it."""
+        ob = self._outbox
+        with ob.lock:
+            conn = self._conn
+            if conn is None or conn.lost or not conn.wlock.acquire(False):
+                return False
+            if not ob.claim_direct_locked(frame, payload_len, is_msg):
+                conn.wlock.release()
+                return False
+        try:
+            conn.write_since = time.monotonic()
+            transport.send_all(conn.sock, frame)
+            conn.write_since = 0.0
+        except transport.PartialSend as ps:
+            conn.wlock.release()
+            ob.requeue_front(_io.unsent_frames([frame], ps.sent), direct=True)
+            self._on_lost(conn, ps.cause)
+            return True
+        conn.wlock.release()
+        ob.direct_done()
+        return True
 
     # ========================================================== subscribing
     def subscribe(
@@ -421,7 +468,7 @@ class Client:
         w = _Waiter()
         mux.waiters[token] = w
         try:
-            self.publish(subject, payload, reply=mux.prefix + token, headers=headers)
+            self._publish_now(subject, payload, mux.prefix + token, headers)
         except BaseException:
             mux.waiters.pop(token, None)
             raise

@@ -63,6 +63,7 @@ class Outbox:
         self.gen = 0  # connection generation the flusher may serve
         self.flusher_idle = False
         self.in_flight = False  # the flusher holds a batch it is writing
+        self.direct = False  # a caller writes one frame itself (see claim_direct_locked)
         self.space_waiters = 0
         self.pending_size = pending_size
         self.buf_size_limit = buf_size
@@ -245,10 +246,33 @@ class Outbox:
                 self.space.notify_all()
             return batch
 
-    def requeue_front(self, frames: Iterable[bytes]) -> None:
+    # ----------------------------------------------------------- direct write
+    def claim_direct_locked(self, frame: bytes, payload_len: int, is_msg: bool) -> bool:
+        """Latency path (request, respond, flush): when nothing is queued or being
+        written, the calling thread may write ``frame`` itself instead of waking the
+        flusher. The caller must then hold the connection's write lock, write, and
+        call :meth:`direct_done` (or :meth:`requeue_front` on failure)."""
+        if self.mode is not CONNECTED or self.frames or self.in_flight or self.direct:
+            return False
+        self.direct = True
+        if is_msg:
+            self.out_msgs += 1
+            self.out_bytes += payload_len
+        return True
+
+    def direct_done(self) -> None:
+        with self.lock:
+            self.direct = False
+            if self.space_waiters:
+                self.space.notify_all()
+
+    def requeue_front(self, frames: Iterable[bytes], *, direct: bool = False) -> None:
         """Put frames a failed write did not fully hand over back at the front, in order."""
         with self.lock:
-            self.in_flight = False
+            if direct:
+                self.direct = False
+            else:
+                self.in_flight = False
             keep = [f for f in frames if self.mode is CONNECTED or type(f) is not Ctl]
             self.frames.extendleft(reversed(keep))
             added = sum(len(f) for f in keep)
@@ -293,6 +317,7 @@ class Outbox:
         self.buf_msgs = 0
         self.buf_bytes = 0
         self.in_flight = False
+        self.direct = False
         self.space.notify_all()
 
     def close_locked(self, reason: str) -> List[bytes]:
@@ -309,7 +334,7 @@ class Outbox:
     def wait_empty(self, deadline: float) -> bool:
         """Wait until every queued frame was handed to the socket (connected mode)."""
         with self.lock:
-            while (self.frames or self.in_flight) and self.mode is CONNECTED:
+            while (self.frames or self.in_flight or self.direct) and self.mode is CONNECTED:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -318,4 +343,4 @@ class Outbox:
                     self.space.wait(left)
                 finally:
                     self.space_waiters -= 1
-            return not self.frames and not self.in_flight
+            return not self.frames and not self.in_flight and not self.direct

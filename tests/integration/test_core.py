@@ -504,3 +504,44 @@ def test_unsubscribe_limit_already_reached_keeps_arrived(nc: natsync.Client) -> 
     assert sub.next_msg(1).data == b"a"
     sub.unsubscribe(limit=2)
     assert [m.data for m in sub] == [b"b"]
+
+
+def test_requests_interleaved_with_publishes_keep_order(nats_server: NatsServer) -> None:
+    """request() writes on the caller's thread when the connection is idle; it never
+    overtakes or reorders publishes made before or after it."""
+    watcher = natsync.connect(nats_server.url)
+    seen = watcher.subscribe("ord.>", pending_msgs_limit=-1)
+    watcher.flush()
+    nc = natsync.connect(nats_server.url)
+    nc.subscribe("ord.svc", cb=lambda m: m.respond(b"ok"))
+    nc.flush()
+
+    def worker(t: int) -> None:
+        for i in range(300):
+            if i % 10 == 0:
+                assert nc.request("ord.svc", b"%d:%d" % (t, i), timeout=5).data == b"ok"
+            else:
+                nc.publish("ord.pub", b"%d:%d" % (t, i))
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    nc.flush()
+    last = [-1] * 4
+    n = 0
+    while True:
+        try:
+            m = seen.next_msg(0.5)
+        except errors.TimeoutError:
+            break
+        if m.subject == "ord.svc" or m.subject == "ord.pub":
+            t_s, i_s = m.data.split(b":")
+            t, i = int(t_s), int(i_s)
+            assert i == last[t] + 1, (t, i, last[t])
+            last[t] = i
+            n += 1
+    assert last == [299] * 4 and n == 1200
+    nc.close()
+    watcher.close()
