@@ -260,8 +260,9 @@ class Client:
             "max_payload in the server config"
         )
 
-    def _publish_full(self, subject: str, payload: bytes, reply: str,
-                      headers: Optional[Headers]) -> None:
+    def _encode(self, subject: str, payload: bytes, reply: str,
+                headers: Optional[Headers]) -> tuple[bytes, int]:
+        """Validate and encode one message: (frame, payload length). Raises before anything is sent."""
         if self._draining_pubs and self._state is not State.CLOSED:
             raise errors.ConnectionDrainingError(
                 "nats: connection draining: no new publishes are accepted")
@@ -277,11 +278,14 @@ class Client:
             hdr = encode_headers(headers)
             if n + len(hdr) > self._max_payload:
                 raise self._too_big(subject, n + len(hdr))
-            frame = encode.encode_hpub(subject, data, hdr, reply)
-        else:
-            if n > self._max_payload:
-                raise self._too_big(subject, n)
-            frame = encode.encode_pub(subject, data, reply)
+            return encode.encode_hpub(subject, data, hdr, reply), n
+        if n > self._max_payload:
+            raise self._too_big(subject, n)
+        return encode.encode_pub(subject, data, reply), n
+
+    def _publish_full(self, subject: str, payload: bytes, reply: str,
+                      headers: Optional[Headers]) -> None:
+        frame, n = self._encode(subject, payload, reply, headers)
         self._outbox.put(frame, n)
 
     def _respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
@@ -291,20 +295,7 @@ class Client:
                      headers: Optional[Headers]) -> None:
         """Publish for a waiting peer (request, respond): written by this thread when
         the connection is idle, saving a hand-off to the flusher."""
-        if self._draining_pubs or headers:
-            self._publish_full(subject, payload, reply, headers)
-            return
-        validate_subject(subject)
-        if reply:
-            validate_subject(reply)
-        try:
-            data = bytes(payload)
-        except TypeError:
-            raise _payload_type_error(payload) from None
-        n = len(data)
-        if n > self._max_payload:
-            raise self._too_big(subject, n)
-        frame = encode.encode_pub(subject, data, reply)
+        frame, n = self._encode(subject, payload, reply, headers)
         if not self._write_now(frame, n, is_msg=True):
             self._outbox.put(frame, n)
 
