@@ -101,7 +101,9 @@ class Client:
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
-        """Connect (see API.md for every option). Raises on failure, leaving no thread."""
+        """Connect with the options of the README's option table. Raises a
+        :mod:`natsync.errors` exception on failure and leaves no thread behind
+        (unless ``retry_on_failed_connect``, which keeps trying in the background)."""
         if self._state is not State.NEW:
             raise errors.Error("nats: this Client already connected once; create a new Client")
         opts = build_options(servers, **options)
@@ -233,13 +235,13 @@ class Client:
             prefix = self._pub_cache.get(subject)
             if prefix is None:
                 prefix = self._pub_prefix(subject)
-            n = len(payload)
-            if n > self._max_payload:
-                raise self._too_big(subject, n)
             try:
+                n = len(payload)
                 frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
             except TypeError:
                 raise _payload_type_error(payload) from None
+            if n > self._max_payload:
+                raise self._too_big(subject, n)
             self._outbox.put(frame, n)
             return
         self._publish_full(subject, payload, reply, headers)

@@ -324,6 +324,10 @@ def test_bad_input_raises_before_sending(nc: natsync.Client) -> None:
         nc.publish("ok", b"x" * (nc.max_payload + 1))
     with pytest.raises(errors.Error):
         nc.publish("ok", "text is not bytes")  # type: ignore[arg-type]
+    with pytest.raises(errors.Error):
+        nc.publish("ok", 5)  # type: ignore[arg-type]
+    with pytest.raises(errors.BadSubjectError):
+        nc.publish(b"bytes.subject", b"x")  # type: ignore[arg-type]
     assert nc.stats["out_msgs"] == 0
     assert nc.is_connected
     nc.flush()
