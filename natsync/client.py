@@ -93,7 +93,7 @@ class Client:
         self._req_ids = itertools.count(1)
         self._nuid = NUID()
         self._connected_server: Optional[Server] = None
-        self._dialing: Optional[transport.Sock] = None
+        self._dialing: Optional[transport.Stream] = None
         self._aux_threads: List[threading.Thread] = []
         # SUB/UNSUB made while a replay is being written: sent between replay chunks
         self._replay_ctl: List[bytes] = []
@@ -528,8 +528,8 @@ class Client:
             # replaying: answer directly, between replay chunks
             with conn.wlock:
                 try:
-                    conn.sock.sendall(encode.PONG)
-                except OSError:
+                    transport.send_all(conn.sock, encode.PONG)
+                except transport.PartialSend:
                     pass
 
     def _on_info(self, conn: _Conn, info: Dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ LANG = "python3-natsync"
 class Established(NamedTuple):
     """A connection that completed the handshake."""
 
-    sock: transport.Sock
+    sock: transport.Stream
     info: dict[str, Any]
     parser: Parser
     tls: bool
@@ -182,7 +182,10 @@ def establish(server: Server, opts: Options, version: str,
             if done:
                 break
         sock.settimeout(None)
-        return Established(sock, info, parser, is_tls, leftover)
+        stream: transport.Stream = sock
+        if isinstance(sock, ssl.SSLSocket):
+            stream = transport.TLSStream(sock)  # reader and writer threads share it safely
+        return Established(stream, info, parser, is_tls, leftover)
     except errors.Error:
         transport.hard_shutdown(sock)
         raise

@@ -6,8 +6,10 @@ NATS protocol beyond "TLS first or after INFO", which the handshake decides.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
+import threading
 import time
 from typing import Callable, Optional, Union
 
@@ -100,7 +102,72 @@ def wrap_tls(
     return tls
 
 
-def hard_shutdown(sock: Optional[Sock]) -> None:
+class TLSStream:
+    """A TLS socket shared by the reader and writer threads, made safe.
+
+    OpenSSL forbids using one SSL object from two threads at once, and CPython's
+    ``ssl`` module does not serialise it (a blocking reader and a blocking writer
+    on one SSLSocket can corrupt the stream or crash). So the socket runs
+    non-blocking, every SSL call is made under one lock, and the waits for
+    readiness happen outside the lock, on the file descriptor.
+    """
+
+    #: bound on one readiness wait, so a closed stream is noticed even without an event
+    POLL_SECONDS = 1.0
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.closed = False
+        sock.setblocking(False)
+        self._fd = sock.fileno()
+
+    def _wait(self, for_write: bool) -> None:
+        if self.closed:
+            raise OSError("nats: TLS stream closed")
+        fd = self._fd
+        if hasattr(select, "poll"):
+            p = select.poll()
+            p.register(fd, (select.POLLOUT if for_write else select.POLLIN) | select.POLLERR)
+            p.poll(self.POLL_SECONDS * 1000)
+        else:  # pragma: no cover - platforms without poll
+            if for_write:
+                select.select([], [fd], [fd], self.POLL_SECONDS)
+            else:
+                select.select([fd], [], [fd], self.POLL_SECONDS)
+
+    def recv_into(self, view: memoryview) -> int:
+        while True:
+            with self.lock:
+                try:
+                    return self.sock.recv_into(view)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+            self._wait(for_write=False)
+
+    def send(self, data: memoryview) -> int:
+        while True:
+            with self.lock:
+                try:
+                    return self.sock.send(data)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            self._wait(for_write=True)
+
+    def sendall(self, data: bytes) -> None:
+        try:
+            send_all(self, data)
+        except PartialSend as ps:
+            raise ps.cause
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+Stream = Union[socket.socket, ssl.SSLSocket, TLSStream]
+
+
+def hard_shutdown(sock: Optional[Stream]) -> None:
     """Wake any thread blocked on ``sock`` and close it, ignoring errors.
 
     Uses the plain socket shutdown even for TLS sockets, so the SSL object a
@@ -109,6 +176,9 @@ def hard_shutdown(sock: Optional[Sock]) -> None:
     """
     if sock is None:
         return
+    if isinstance(sock, TLSStream):
+        sock.closed = True
+        sock = sock.sock
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
@@ -119,7 +189,7 @@ def hard_shutdown(sock: Optional[Sock]) -> None:
         pass
 
 
-def send_all(sock: Sock, data: bytes) -> int:
+def send_all(sock: Stream, data: bytes) -> int:
     """Write ``data`` fully; on error raise ``_PartialSend`` carrying the bytes written."""
     view = memoryview(data)
     total = len(data)

@@ -293,3 +293,42 @@ def test_tls_handshake_first_client_against_plain_first_server(
     with pytest.raises(errors.SecureConnFailedError) as ei:
         natsync.connect(tls_server.url, **opts)
     assert "tls_handshake_first" in str(ei.value)
+
+
+def test_tls_reader_and_writer_threads_share_the_connection_safely(
+    tls_server: NatsServer, pki: Pki
+) -> None:
+    """OpenSSL forbids concurrent use of one SSL object: heavy traffic in both
+    directions on one TLS connection, from several threads, must not corrupt the
+    stream (no protocol error, no reconnect) and must lose nothing."""
+    errs: list[BaseException] = []
+    nc = natsync.connect(tls_server.url, **fast(tls=pki.client_context(), error_cb=errs.append))
+    n_threads, per_thread = 4, 20_000
+    got = [0]
+    done = threading.Event()
+
+    def cb(msg: Any) -> None:
+        got[0] += 1
+        if got[0] == n_threads * per_thread:
+            done.set()
+
+    nc.subscribe("tls.load", cb=cb, pending_msgs_limit=-1, pending_bytes_limit=-1)
+    nc.subscribe("tls.echo", cb=lambda m: m.respond(m.data))
+    nc.flush(timeout=WAIT)
+
+    def publisher() -> None:
+        payload = b"p" * 300
+        for i in range(per_thread):
+            nc.publish("tls.load", payload)
+            if i % 2000 == 0:
+                assert nc.request("tls.echo", b"e", timeout=WAIT).data == b"e"
+
+    ts = [threading.Thread(target=publisher) for _ in range(n_threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(WAIT * 4)
+    nc.flush(timeout=WAIT)
+    assert done.wait(WAIT * 2), f"received {got[0]} of {n_threads * per_thread}"
+    assert nc.stats["reconnects"] == 0 and not errs
+    nc.close()
