@@ -9,6 +9,7 @@ plugin with the ``nats_server``, ``nats_server_factory``, ``nats_cluster`` and
 
 from __future__ import annotations
 
-from natsync.testing.server import NatsCluster, NatsServer, find_nats_server, free_port
+from natsync.testing.cluster import NatsCluster
+from natsync.testing.server import NatsServer, find_nats_server, free_port
 
 __all__ = ["NatsCluster", "NatsServer", "find_nats_server", "free_port"]

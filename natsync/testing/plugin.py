@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 import pytest
 
+from natsync.testing.cluster import NatsCluster
 from natsync.testing.server import (
     LOG_TAIL_LINES,
-    NatsCluster,
     NatsServer,
     _add_start_listener,
     find_nats_server,
