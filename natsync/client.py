@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Union
 from urllib.parse import ParseResult
 
-from . import _io, _reconnect, errors, transport
+from . import _io, _reconnect, _shutdown, errors, transport
 from ._callbacks import CallbackThread
 from ._request import _connect_failure, _RespMux, _Waiter
 from ._state import State, _Conn, check_transition
@@ -670,37 +670,7 @@ class Client:
         self._finish_drain(subs, deadline, budget)
 
     def _finish_drain(self, subs: List[Subscription], deadline: float, budget: float) -> None:
-        ok = True
-        try:
-            self.flush(max(deadline - time.monotonic(), 0.001))
-        except errors.TimeoutError:
-            ok = False
-        except errors.ConnectionClosedError:
-            return
-        with self._lock:
-            for s in subs:
-                if self._subs.get(s.sid) is s:
-                    del self._subs[s.sid]
-        for s in subs:
-            s._close(discard=False)
-        for s in subs:
-            ok = s._wait_drained(deadline) and ok
-        with self._lock:
-            if self._state is State.DRAINING_SUBS:
-                self._state = check_transition(self._state, State.DRAINING_PUBS)
-            self._draining_pubs = True
-        if ok:
-            try:
-                self.flush(max(deadline - time.monotonic(), 0.001))
-            except errors.TimeoutError:
-                ok = False
-            except errors.ConnectionClosedError:
-                return
-        self.close()
-        if not ok:
-            raise errors.DrainTimeoutError(
-                f"nats: draining timed out after {budget}s; the connection is closed "
-                "(undelivered messages were discarded)")
+        _shutdown.finish_drain(self, subs, deadline, budget)
 
     def _in_callback_thread(self) -> bool:
         me = threading.current_thread()
@@ -729,71 +699,7 @@ class Client:
         self._close("closed by the application")
 
     def _close(self, reason: str, error: Optional[errors.Error] = None) -> None:
-        with self._close_lock:
-            if self._closing.is_set():
-                first = False
-            else:
-                first = True
-                self._closing.set()
-        if not first:
-            if not self._is_own_thread():
-                self._closed_done.wait(30.0)
-            return
-        if self._state is State.NEW:
-            self._state = check_transition(self._state, State.CLOSED)
-            self._closed_done.set()
-            return
-        # 1. graceful: let the flusher hand over what is queued (bounded)
-        conn0 = self._conn
-        was_connected = self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS)
-        if self._outbox.mode is CONNECTED and conn0 is not None and not conn0.lost:
-            self._outbox.wait_empty(time.monotonic() + 5.0)
-        # 2. stop accepting, wake every wait
-        with self._lock:
-            self._state = check_transition(self._state, State.CLOSED)
-            ob = self._outbox
-            ob.mode = "closed"
-            ob.closed_reason = f"the connection is closed ({reason})"
-            ob.data_ready.notify_all()
-            ob.space.notify_all()
-            conn = self._conn
-            pongs = [w for w in self._pongs if w is not None] + self._repings
-            self._pongs.clear()
-            self._repings = []
-            subs = list(self._all_subs) + ([self._mux] if self._mux else [])
-            self._subs.clear()
-        closed_exc = error or errors.ConnectionClosedError(f"nats: connection closed ({reason})")
-        for w in pongs:
-            w.resolve(error=closed_exc)
-        if self._mux is not None:
-            for w in list(self._mux.waiters.values()):
-                w.resolve(error=closed_exc)
-            self._mux.waiters.clear()
-        if conn is not None:
-            transport.hard_shutdown(conn.sock)
-        transport.hard_shutdown(self._dialing)  # abort a reconnect's dial or handshake
-        # 3. join the I/O threads
-        for t in (self._reconnect_thread, conn.reader if conn else None,
-                  conn.flusher if conn else None, self._pinger, *self._aux_threads):
-            _join(t, 5.0)
-        # 4. keep what was never sent
-        with self._lock:
-            frames = self._outbox.close_locked(f"the connection is closed ({reason})")
-        self._unsent_frames = frames
-        for s in subs:
-            s._close(discard=True)
-        for s in subs:
-            s._join(5.0)
-        assert self._opts is not None and self._events is not None
-        if frames and self._opts.error_cb is not None:
-            self._events.submit(self._opts.error_cb, errors.OutboundBufferLimitError(
-                f"nats: connection closed with {len(frames)} buffered messages unsent; "
-                "nc.unsent_messages() returns them"))
-        if was_connected:  # as nats-py: a close while connected is also a disconnect
-            self._events.submit(self._opts.disconnected_cb)
-        self._events.submit(self._opts.closed_cb)
-        self._events.stop(5.0)
-        self._closed_done.set()
+        _shutdown.close(self, reason, error)
 
     def _is_own_thread(self) -> bool:
         me = threading.current_thread()
@@ -914,11 +820,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<natsync.Client #{self._id} {self._state.value}>"
-
-
-def _join(t: Optional[threading.Thread], timeout: float) -> None:
-    if t is not None and t is not threading.current_thread() and t.ident is not None:
-        t.join(timeout)
 
 
 def _frame_to_msg(frame: bytes) -> Msg:
