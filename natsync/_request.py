@@ -69,7 +69,16 @@ def _connect_failure(failures: List[Tuple[Server, errors.Error]]) -> errors.Erro
     if all(isinstance(e, errors.ConnectTimeoutError) for _s, e in failures):
         return errors.ConnectTimeoutError(
             "nats: every server timed out: " + "; ".join(str(e) for _s, e in failures))
-    detail = "; ".join(f"{s.hostport}: {e}" for s, e in failures)
+    detail = "; ".join(f"{s.hostport}: {_reason(s, e)}" for s, e in failures)
     return errors.NoServersError(
         f"nats: no servers available for connection ({detail}). Check the URLs, that the "
         "server runs, or pass retry_on_failed_connect=True to keep trying in the background.")
+
+
+def _reason(server: Server, exc: errors.Error) -> str:
+    """The reason alone, without the "nats: cannot reach HOST:" its message starts with."""
+    text = str(exc)
+    for prefix in ("nats: ", f"cannot reach {server.hostport}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text
