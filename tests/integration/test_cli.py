@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -473,3 +474,39 @@ def test_version_and_module_entry_point() -> None:
     res = run_cli("--version")
     assert res.returncode == 0
     assert res.stdout.decode().strip() == f"natsync {natsync.__version__}"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_bench_draws_a_progress_bar_on_a_terminal(nats_server: NatsServer) -> None:
+    """On a real terminal (a pty) the progress is one line redrawn in place."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "natsync", "-s", nats_server.url, "bench", "tty.bench",
+             "--pub", "1", "--sub", "1", "--msgs", "200000", "--size", "16"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=cli_env())
+        os.close(slave)
+        slave = -1
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0, b"".join(chunks)[-2000:]
+    tty_text = b"".join(chunks).decode(errors="replace")
+    # redrawn in place: a carriage return not followed by the newline the pty adds to "\n"
+    assert re.search(r"\r(?!\n)", tty_text), tty_text[-500:]
+    assert "bench: 20%" not in tty_text  # not the plain lines of a pipe
+    assert "%" in tty_text and "msgs/sec" in out.decode()
