@@ -511,3 +511,42 @@ def test_close_aborts_a_hanging_reconnect_handshake(nats_server: NatsServer) -> 
         assert nc.is_closed
     finally:
         silent.close()
+
+
+def test_backoff_after_each_full_pass_uses_injected_random(nats_server: NatsServer) -> None:
+    """wait + jitter is drawn once per full pass over the pool, from the injected
+    source (no wall-clock assertions): reconnect_time_wait + random() * reconnect_jitter."""
+    draws: List[float] = []
+
+    def source() -> float:
+        draws.append(0.5)
+        return 0.5
+
+    from natsync.backoff import Backoff
+
+    delays: List[tuple] = []
+    real = Backoff.delay
+
+    def spy(self: Backoff, attempt: int, tls: bool) -> float:
+        d = real(self, attempt, tls)
+        delays.append((attempt, tls, d))
+        return d
+
+    Backoff.delay = spy  # type: ignore[method-assign]
+    try:
+        ev = Events()
+        nc = natsync.connect(nats_server.url, reconnect_time_wait=0.02, reconnect_jitter=0.04,
+                             reconnect_jitter_tls=5.0, reconnect_random=source,
+                             max_reconnect_attempts=-1, **ev.kwargs())
+        nats_server.kill()
+        ev.wait("disconnected")
+        wait_for(lambda: len(delays) >= 3)
+        nats_server.restart()
+        ev.wait("reconnected")
+        nc.close()
+    finally:
+        Backoff.delay = real  # type: ignore[method-assign]
+    assert [a for a, _t, _d in delays[:3]] == [1, 2, 3]
+    assert all(t is False for _a, t, _d in delays)  # plain connection: reconnect_jitter
+    assert all(abs(d - (0.02 + 0.5 * 0.04)) < 1e-9 for _a, _t, d in delays)
+    assert len(draws) >= 3

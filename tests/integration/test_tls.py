@@ -332,3 +332,35 @@ def test_tls_reader_and_writer_threads_share_the_connection_safely(
     assert done.wait(WAIT * 2), f"received {got[0]} of {n_threads * per_thread}"
     assert nc.stats["reconnects"] == 0 and not errs
     nc.close()
+
+
+def test_reconnect_over_tls_uses_tls_jitter(
+    tls_server: NatsServer, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from natsync.backoff import Backoff
+
+    seen: list[tuple[bool, float]] = []
+    real = Backoff.delay
+
+    def spy(self: Backoff, attempt: int, tls: bool) -> float:
+        d = real(self, attempt, tls)
+        seen.append((tls, d))
+        return d
+
+    monkeypatch.setattr(Backoff, "delay", spy)
+    reconnected = threading.Event()
+    nc = natsync.connect(tls_server.url, **fast(
+        tls=pki.client_context(), reconnect_time_wait=0.01, reconnect_jitter=9.0,
+        reconnect_jitter_tls=0.02, reconnect_random=lambda: 1.0,
+        reconnected_cb=reconnected.set, max_reconnect_attempts=-1))
+    tls_server.kill()
+    deadline = threading.Event()
+    for _ in range(500):
+        if seen:
+            break
+        deadline.wait(0.01)
+    tls_server.restart()
+    assert reconnected.wait(WAIT)
+    nc.close()
+    assert seen and all(tls for tls, _d in seen)
+    assert all(abs(d - 0.03) < 1e-9 for _t, d in seen)  # time_wait + 1.0 * jitter_tls
