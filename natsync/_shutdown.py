@@ -17,13 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def finish_drain(client: Client, subs: List[Subscription], deadline: float, budget: float) -> None:
     """Drain, after the UNSUBs went out: flush, deliver what is pending, flush, close."""
-    ok = True
-    try:
-        client.flush(max(deadline - time.monotonic(), 0.001))
-    except errors.TimeoutError:
-        ok = False
-    except errors.ConnectionClosedError:
+    flushed = _flush_until(client, deadline)
+    if flushed is None:
         return
+    ok = flushed
     with client._lock:
         for s in subs:
             if client._subs.get(s.sid) is s:
@@ -37,17 +34,26 @@ def finish_drain(client: Client, subs: List[Subscription], deadline: float, budg
             client._state = check_transition(client._state, State.DRAINING_PUBS)
         client._draining_pubs = True
     if ok:
-        try:
-            client.flush(max(deadline - time.monotonic(), 0.001))
-        except errors.TimeoutError:
-            ok = False
-        except errors.ConnectionClosedError:
+        flushed = _flush_until(client, deadline)
+        if flushed is None:
             return
+        ok = flushed
     client.close()
     if not ok:
         raise errors.DrainTimeoutError(
             f"nats: draining timed out after {budget}s; the connection is closed "
             "(undelivered messages were discarded)")
+
+
+def _flush_until(client: Client, deadline: float) -> Optional[bool]:
+    """Flush within what is left of the deadline: True done, False timed out, None closed."""
+    try:
+        client.flush(max(deadline - time.monotonic(), 0.001))
+    except errors.TimeoutError:
+        return False
+    except errors.ConnectionClosedError:
+        return None
+    return True
 
 
 def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> None:

@@ -228,14 +228,9 @@ def _replay_moving(nc: Any) -> bool:
 # ---------------------------------------------------------------- 13. flush while disconnected
 
 
-def test_flush_while_reconnecting_waits_for_replay_and_pong(
-    fake_server: FakeServer, clients: Clients, events: Events
-) -> None:
-    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
-    conn1.close()
-    events.wait("disconnected")
-    for i in range(3):
-        nc.publish("f", b"%d" % i)
+
+def _flush_in_background(nc: Any) -> Tuple[List[Any], threading.Event, threading.Thread]:
+    """Run ``nc.flush(timeout=10)`` on a thread: (["ok"] or [exception], done, thread)."""
     result: List[Any] = []
     done = threading.Event()
 
@@ -249,6 +244,17 @@ def test_flush_while_reconnecting_waits_for_replay_and_pong(
 
     t = threading.Thread(target=flusher, name="test-flush", daemon=True)
     t.start()
+    return result, done, t
+
+def test_flush_while_reconnecting_waits_for_replay_and_pong(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
+    conn1.close()
+    events.wait("disconnected")
+    for i in range(3):
+        nc.publish("f", b"%d" % i)
+    result, done, t = _flush_in_background(nc)
 
     conn2 = fake_server.accept()
     conn2.handshake(auto_pong=False)
@@ -529,19 +535,7 @@ def test_flush_in_flight_survives_a_disconnect(
     nc, conn1 = clients.connect(fake_server, auto_pong=False, connect_timeout=5.0,
                                 **events.callbacks())
     nc.publish("f", b"1")
-    result: List[Any] = []
-    done = threading.Event()
-
-    def flusher() -> None:
-        try:
-            nc.flush(timeout=10)
-            result.append("ok")
-        except BaseException as exc:
-            result.append(exc)
-        done.set()
-
-    t = threading.Thread(target=flusher, name="test-flush", daemon=True)
-    t.start()
+    result, done, t = _flush_in_background(nc)
     conn1.wait_count("PING", 2)  # handshake PING + the flush PING
     conn1.close()
     events.wait("disconnected")
