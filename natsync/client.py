@@ -183,7 +183,7 @@ class Client:
         self._conn = conn
         self._connected_server = server
         self._pool.record_success(server)
-        self._apply_info_locked(est.info, initial=True)
+        self._apply_info_locked(est.info)
         self._pings_out = 0
         self._pongs.clear()
         return conn
@@ -212,7 +212,9 @@ class Client:
                                             name=f"natsync-pinger-{self._id}", daemon=True)
             self._pinger.start()
 
-    def _apply_info_locked(self, info: Dict[str, Any], *, initial: bool) -> List[Server]:
+    def _apply_info_locked(self, info: Dict[str, Any]) -> List[Server]:
+        """Take a server INFO: max_payload, and the cluster's connect_urls into the pool
+        (returns the servers that are new, for discovered_server_cb)."""
         assert self._pool is not None and self._opts is not None
         self._info = info
         mp = info.get("max_payload")
@@ -537,7 +539,7 @@ class Client:
         with self._lock:
             if conn is not self._conn:
                 return
-            added = self._apply_info_locked(info, initial=False)
+            added = self._apply_info_locked(info)
         ev = self._events
         assert ev is not None
         if added:
@@ -545,7 +547,7 @@ class Client:
         if info.get("ldm"):
             ev.submit(self._opts.lame_duck_mode_cb)
             if self._opts.allow_reconnect and self._pool is not None and len(self._pool) > 1:
-                self._on_lost(conn, errors.Error("nats: server entered lame duck mode"), ldm=True)
+                self._on_lost(conn, errors.Error("nats: server entered lame duck mode"))
 
     def _on_err(self, conn: _Conn, text: str) -> None:
         exc = errors.from_server_err(text, conn.server.hostport)
@@ -557,7 +559,7 @@ class Client:
             self._on_lost(conn, exc)
 
     # ====================================================== losing a connection
-    def _on_lost(self, conn: _Conn, exc: Optional[BaseException], *, ldm: bool = False) -> None:
+    def _on_lost(self, conn: _Conn, exc: Optional[BaseException]) -> None:
         """A connection broke (reader EOF/error, failed write, stale, forced)."""
         assert self._opts is not None
         fire_disconnected = False
