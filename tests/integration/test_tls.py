@@ -18,6 +18,7 @@ import pytest
 import natsync
 from natsync import errors
 from natsync.testing import NatsServer
+from tests.conn_events import Events
 
 trustme = pytest.importorskip("trustme")
 
@@ -70,36 +71,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 def tls_server(nats_server_factory: Factory, pki: Pki) -> NatsServer:
     return nats_server_factory(tls_cert=pki.server_cert, tls_key=pki.server_key)
-
-
-class Events:
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.errors: list[BaseException] = []
-        self.counts = {"disconnected": 0, "reconnected": 0, "closed": 0}
-
-    def error_cb(self, exc: BaseException) -> None:
-        with self._cond:
-            self.errors.append(exc)
-            self._cond.notify_all()
-
-    def _bump(self, name: str) -> None:
-        with self._cond:
-            self.counts[name] += 1
-            self._cond.notify_all()
-
-    def callbacks(self) -> dict[str, Any]:
-        return {
-            "error_cb": self.error_cb,
-            "disconnected_cb": lambda: self._bump("disconnected"),
-            "reconnected_cb": lambda: self._bump("reconnected"),
-            "closed_cb": lambda: self._bump("closed"),
-        }
-
-    def wait_count(self, name: str, n: int = 1) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.counts[name] >= n, WAIT):
-                pytest.fail(f"timed out waiting for {name}; errors={self.errors!r}")
 
 
 def fast(**extra: Any) -> dict[str, Any]:
