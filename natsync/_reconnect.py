@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, List, Optional
 
 from . import errors, transport
+from ._state import State
 from .outbox import Ctl
 from .protocol import encode
 
@@ -126,6 +127,7 @@ def replay(client: Client, est: object, server: Server) -> bool:
         client._on_lost(conn, ps.cause)
         return False
     assert client._events is not None
+    client._emit_status(State.CONNECTED)
     client._events.submit(opts.reconnected_cb)
     return True
 
@@ -139,7 +141,7 @@ def _write(conn: _Conn, data: bytes) -> None:
 
 def finish_locked(client: Client, conn: _Conn) -> None:
     """The buffer is empty: switch to connected, re-PING pending flushes, start the flusher."""
-    from ._state import State, check_transition
+    from ._state import check_transition
 
     ob = client._outbox
     ob.to_connected_locked(conn.gen)

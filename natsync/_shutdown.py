@@ -120,6 +120,7 @@ def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> 
             "nc.unsent_messages() returns them"))
     if was_connected:  # as nats-py: a close while connected is also a disconnect
         client._events.submit(client._opts.disconnected_cb)
+    client._emit_status(State.CLOSED)
     client._events.submit(client._opts.closed_cb)
     client._events.stop(5.0)
     client._closed_done.set()

@@ -98,6 +98,7 @@ class Client:
         # SUB/UNSUB made while a replay is being written: sent between replay chunks
         self._replay_ctl: List[bytes] = []
         self._replaying = False
+        self._status_listeners: List[Callable[[State], None]] = []
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
@@ -595,6 +596,7 @@ class Client:
             self._report_async(exc)  # a misbehaving or silent server is worth an error_cb
         if fire_disconnected:
             assert self._events is not None
+            self._emit_status(State.RECONNECTING)
             self._events.submit(self._opts.disconnected_cb)
         if close_now:
             threading.Thread(target=self._close, args=("the connection was lost and "
@@ -617,6 +619,35 @@ class Client:
             if self._state is not State.CONNECTED or conn is None:
                 return
         self._on_lost(conn, errors.Error("nats: reconnect forced by the application"))
+
+    # ===================================================== status listeners
+    def add_status_listener(self, fn: Callable[[State], None]) -> Callable[[], None]:
+        """Call ``fn(state)`` on every connection status change; returns a remover.
+
+        For code built on the client (JetStream consumers, services) that must learn
+        of outages without taking over the application's ``disconnected_cb`` and
+        ``reconnected_cb``: ``fn`` gets ``State.RECONNECTING`` when the connection is
+        lost, ``State.CONNECTED`` after a reconnect (once the buffer is replayed, just
+        before ``reconnected_cb``) and ``State.CLOSED`` on close. It runs on the
+        client's event thread, in order with the connection callbacks; what it raises
+        goes to ``error_cb``. Calling the returned function removes it (idempotent)."""
+        if not callable(fn):
+            raise errors.Error("nats: a status listener must be a callable taking a State")
+        with self._lock:
+            self._status_listeners = [*self._status_listeners, fn]
+
+        def remove() -> None:
+            with self._lock:
+                self._status_listeners = [f for f in self._status_listeners if f is not fn]
+
+        return remove
+
+    def _emit_status(self, state: State) -> None:
+        """Queue the status listeners on the event thread (before the matching callback)."""
+        ev = self._events
+        if ev is not None:
+            for fn in self._status_listeners:
+                ev.submit(fn, state)
 
     # ============================================================ reporting
     def _report_async(self, exc: BaseException) -> None:
