@@ -25,6 +25,7 @@ from urllib.parse import ParseResult
 
 from . import _io, _reconnect, _shutdown, errors, transport
 from ._callbacks import CallbackThread
+from ._jsentry import JetStreamEntry
 from ._request import _connect_failure, _RespMux, _Waiter
 from ._state import State, _Conn, check_transition
 from ._version import __version__
@@ -52,7 +53,7 @@ _PUB_CACHE_MAX = 4096
 _ids = itertools.count(1)
 
 
-class Client:
+class Client(JetStreamEntry):
     """A synchronous NATS client. Create with :func:`natsync.connect` or
     ``Client()`` then :meth:`connect`. All methods are thread-safe."""
 

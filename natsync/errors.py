@@ -31,7 +31,10 @@ nats-py's ``nats.errors`` so ported code keeps its ``except`` clauses::
     ├── MaxPayloadError
     ├── SlowConsumerError
     ├── ProtocolError
-    └── ServerError                    a -ERR from the server not covered above
+    ├── ServerError                    a -ERR from the server not covered above
+    ├── MsgAlreadyAckdError            a second final ack of a JetStream message
+    ├── NotJSMessageError              an ack or metadata asked of a non-JetStream message
+    └── natsync.js.errors.Error        JetStream errors (see natsync.js.errors)
 
 Each message says what went wrong and, where it helps, what to do next.
 """
@@ -71,6 +74,8 @@ __all__ = [
     "SlowConsumerError",
     "ProtocolError",
     "ServerError",
+    "MsgAlreadyAckdError",
+    "NotJSMessageError",
     "from_server_err",
 ]
 
@@ -212,6 +217,22 @@ class ProtocolError(Error):
 
 class ServerError(Error):
     default_message = "nats: server error"
+
+
+class MsgAlreadyAckdError(Error):
+    """A JetStream message was already given a final ack (ack, nak or term)."""
+
+    default_message = "nats: message was already acknowledged"
+
+    def __init__(self, message: Optional[str] = None, msg: Any = None) -> None:
+        super().__init__(message)
+        self.msg = msg
+
+
+class NotJSMessageError(Error):
+    """The message did not come from JetStream: it has no $JS.ACK reply subject."""
+
+    default_message = "nats: not a JetStream message"
 
 
 def from_server_err(text: str, where: str = "") -> Error:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
+from . import errors
+from .protocol import jsack
 from .protocol.headers import parse_headers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +25,11 @@ class Msg:
     through the connection the message arrived on.
     """
 
-    __slots__ = ("subject", "sid", "reply", "data", "_hdr", "_headers", "_client", "_sub")
+    __slots__ = ("subject", "sid", "reply", "data", "_hdr", "_headers", "_client", "_sub",
+                 "_ackd", "_meta")
+
+    #: nats-py spells the metadata type ``Msg.Metadata``.
+    Metadata = jsack.Metadata
 
     def __init__(
         self,
@@ -72,8 +78,6 @@ class Msg:
 
     def respond(self, data: bytes = b"", headers: Optional[Headers] = None) -> None:
         """Publish ``data`` to this message's reply subject."""
-        from . import errors
-
         if not self.reply:
             raise errors.Error(
                 f"nats: message on {self.subject!r} has no reply subject, so it cannot be "
@@ -82,6 +86,59 @@ class Msg:
         if self._client is None:
             raise errors.Error("nats: this message is not bound to a connection")
         self._client._respond(self.reply, data, headers)
+
+    # ----------------------------------------------------- JetStream acks
+    @property
+    def is_acked(self) -> bool:
+        """Whether a final ack (ack, ack_sync, nak, term) was sent for this message."""
+        return bool(getattr(self, "_ackd", False))
+
+    @property
+    def metadata(self) -> jsack.Metadata:
+        """The JetStream metadata in the ack subject (``NotJSMessageError`` if none)."""
+        meta: Optional[jsack.Metadata] = getattr(self, "_meta", None)
+        if meta is None:
+            meta = jsack.parse_metadata(self.reply)
+            self._meta = meta
+        return meta
+
+    def _ack_client(self, final: bool) -> Client:
+        if not self.reply or not self.reply.startswith("$JS.ACK."):
+            raise errors.NotJSMessageError(
+                f"nats: the message on {self.subject!r} is not a JetStream message (its reply "
+                f"subject {self.reply!r} is not a $JS.ACK subject), so it cannot be acknowledged")
+        if final and getattr(self, "_ackd", False):
+            raise errors.MsgAlreadyAckdError(
+                f"nats: the message on {self.subject!r} was already acknowledged (ack, nak or "
+                "term); only in_progress() may be repeated", msg=self)
+        if self._client is None:
+            raise errors.Error("nats: this message is not bound to a connection")
+        return self._client
+
+    def ack(self) -> None:
+        """Acknowledge a JetStream message (``+ACK``); the server will not redeliver it."""
+        self._ack_client(True).publish(self.reply, jsack.ACK)
+        self._ackd = True
+
+    def ack_sync(self, timeout: float = 1.0) -> Msg:
+        """Acknowledge and wait until the server confirms it (raises TimeoutError if not)."""
+        resp = self._ack_client(True).request(self.reply, jsack.ACK, timeout=timeout)
+        self._ackd = True
+        return resp
+
+    def nak(self, delay: Optional[float] = None) -> None:
+        """Negatively acknowledge: redeliver now, or after ``delay`` seconds."""
+        self._ack_client(True).publish(self.reply, jsack.nak_payload(delay))
+        self._ackd = True
+
+    def in_progress(self) -> None:
+        """Tell the server the message is still being worked on (resets ack_wait); repeatable."""
+        self._ack_client(False).publish(self.reply, jsack.WPI)
+
+    def term(self, reason: Optional[str] = None) -> None:
+        """Stop redelivering this message; ``reason`` goes to the server's advisory."""
+        self._ack_client(True).publish(self.reply, jsack.term_payload(reason))
+        self._ackd = True
 
     def __repr__(self) -> str:
         data = self.data if len(self.data) <= 64 else self.data[:64] + b"..."
