@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 from natsync import errors as core_errors
 
 from . import api
+from ._kv_context import KeyValueContext
 from .api_request import decode
 from .errors import InvalidArgumentError, NoStreamResponseError
 from .manager import JetStreamManager
@@ -30,7 +31,7 @@ DEFAULT_PUBLISH_RETRY_ATTEMPTS = 2
 DEFAULT_PUBLISH_RETRY_WAIT = 0.25
 
 
-class JetStreamContext(JetStreamManager):
+class JetStreamContext(KeyValueContext, JetStreamManager):
     """Publish to and consume from JetStream; also every JetStreamManager method.
 
     ::

@@ -1,0 +1,645 @@
+"""Key/Value store on JetStream: nats-py's ``nats.js.kv`` without ``await``.
+
+A bucket is the stream ``KV_<bucket>`` on the subjects ``$KV.<bucket>.>``; a key is
+the last message on ``$KV.<bucket>.<key>`` and its revision is that message's stream
+sequence (ADR-8). A delete writes a marker with ``KV-Operation: DEL``, a purge one
+with ``KV-Operation: PURGE`` and ``Nats-Rollup: sub``; markers the server writes when
+a TTL or limit removes a key carry ``Nats-Marker-Reason`` instead (ADR-48). So any
+other client (nats.go, nats-py, the ``nats`` CLI) reads and writes the same bucket.
+
+::
+
+    kv = nc.jetstream().create_key_value(bucket="config", history=5)
+    rev = kv.put("db.url", b"postgres://...")
+    entry = kv.get("db.url")            # direct get (ADR-31)
+    kv.update("db.url", b"...", last=entry.revision)   # compare-and-set
+    with kv.watch("db.*") as watcher:
+        for entry in watcher:            # initial values, None, then live updates
+            ...
+
+Built only on the JetStream context's public methods (``publish``, ``get_msg``,
+``subscribe``, ``stream_info``, ``purge_stream``, ...); the watcher is in
+:mod:`natsync.js._kv_watch`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
+
+from natsync import errors as core_errors
+
+from . import api
+from . import errors as js_errors
+from ._kv_entry import (
+    KV_DEL,
+    KV_MARKER_REASON,
+    KV_OP,
+    KV_PURGE,
+    MSG_ROLLUP_SUBJECT,
+    UNKNOWN_MARKER,
+    Entry,
+    operation,
+)
+from ._kv_watch import KeyWatcher, StopIterSentinel
+
+if TYPE_CHECKING:
+    from . import JetStreamContext
+
+__all__ = [
+    "KV_DEL",
+    "KV_MARKER_REASON",
+    "KV_MAX_HISTORY",
+    "KV_OP",
+    "KV_PRE_TEMPLATE",
+    "KV_PURGE",
+    "KV_STREAM_TEMPLATE",
+    "MSG_ROLLUP_SUBJECT",
+    "VALID_BUCKET_RE",
+    "VALID_KEY_RE",
+    "BucketStatus",
+    "Entry",
+    "KeyValue",
+    "KeyWatcher",
+    "StopIterSentinel",
+    "create_key_value",
+    "delete_key_value",
+    "is_valid_bucket",
+    "is_valid_key",
+    "key_value",
+    "stream_config",
+    "validate_bucket",
+    "validate_key",
+]
+
+KV_STREAM_TEMPLATE = "KV_{bucket}"
+KV_PRE_TEMPLATE = "$KV.{bucket}."
+KV_MAX_HISTORY = 64
+#: The duplicate window of a bucket: two minutes, or the bucket's TTL when that is shorter.
+KV_DUPLICATE_WINDOW = 120.0
+#: A value is delivered through the client's usual request timeout unless the context has one.
+DEFAULT_PURGE_DELETES_OLDER_THAN = 30 * 60
+
+VALID_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+VALID_KEY_RE = re.compile(r"^[-/_=\.a-zA-Z0-9]+$")
+_VALID_FILTER_RE = re.compile(r"^[-/_=\.a-zA-Z0-9*>]+$")
+
+# --------------------------------------------------------------------------- validation
+
+
+def is_valid_key(key: Any) -> bool:
+    """A key is ``[-/_=.a-zA-Z0-9]+`` that neither starts nor ends with ``.`` nor holds ``..``."""
+    return (
+        isinstance(key, str)
+        and bool(key)
+        and key[0] != "."
+        and key[-1] != "."
+        and ".." not in key
+        and VALID_KEY_RE.match(key) is not None
+    )
+
+
+def validate_key(key: Any) -> str:
+    """Return ``key`` or raise :class:`~natsync.js.errors.InvalidKeyError` saying why."""
+    if is_valid_key(key):
+        return str(key)
+    raise js_errors.InvalidKeyError(
+        f"invalid key {key!r}: a key is a non-empty str of letters, digits and '-/_=.', that "
+        "does not start or end with '.' and has no '..' (e.g. 'app.db.url')"
+    )
+
+
+def validate_filter(pattern: Any) -> str:
+    """A key pattern for watch/keys: a key whose tokens may also be ``*``, or ``>`` last."""
+    if isinstance(pattern, str) and pattern and _VALID_FILTER_RE.match(pattern):
+        tokens = pattern.split(".")
+        last = len(tokens) - 1
+        ok = all(
+            tok and (("*" not in tok and ">" not in tok) or tok == "*" or (tok == ">" and i == last))
+            for i, tok in enumerate(tokens)
+        )
+        if ok:
+            return pattern
+    raise js_errors.InvalidKeyError(
+        f"invalid key pattern {pattern!r}: use a key, with '*' for one whole token or '>' as the "
+        "last token for the rest (e.g. 'app.*.url', 'app.>', '>')"
+    )
+
+
+def is_valid_bucket(bucket: Any) -> bool:
+    """A bucket name is ``[a-zA-Z0-9_-]+``."""
+    return isinstance(bucket, str) and VALID_BUCKET_RE.match(bucket) is not None
+
+
+def validate_bucket(bucket: Any) -> str:
+    """Return ``bucket`` or raise :class:`~natsync.js.errors.InvalidBucketNameError`."""
+    if is_valid_bucket(bucket):
+        return str(bucket)
+    raise js_errors.InvalidBucketNameError(
+        f"invalid bucket name {bucket!r}: use only letters, digits, '_' and '-' (e.g. 'app-config')"
+    )
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@dataclass(frozen=True)
+class BucketStatus:
+    """The status of a bucket: its stream's info, read through KV names."""
+
+    stream_info: api.StreamInfo
+    bucket: str
+
+    @property
+    def values(self) -> int:
+        """How many messages (values, history and markers) the bucket holds."""
+        return int(self.stream_info.state.messages or 0)
+
+    @property
+    def history(self) -> int:
+        """How many revisions of a key are kept."""
+        return int(self.stream_info.config.max_msgs_per_subject)
+
+    @property
+    def ttl(self) -> Optional[float]:
+        """How long a value lives, in seconds (None or 0: forever)."""
+        return self.stream_info.config.max_age
+
+    @property
+    def marker_ttl(self) -> Optional[float]:
+        """How long the server keeps its limit markers, in seconds (None: no markers)."""
+        return self.stream_info.config.subject_delete_marker_ttl
+
+    @property
+    def bytes(self) -> int:
+        """The size of the bucket in bytes."""
+        return int(self.stream_info.state.bytes or 0)
+
+    @property
+    def backing_store(self) -> str:
+        return "JetStream"
+
+    @property
+    def is_compressed(self) -> bool:
+        comp = self.stream_info.config.compression
+        return comp is not None and comp != api.StoreCompression.NONE
+
+
+# --------------------------------------------------------------------------- bucket config
+
+
+def stream_config(config: api.KeyValueConfig) -> api.StreamConfig:
+    """The stream that holds the bucket ``config`` describes (ADR-8, ADR-48).
+
+    Raises before anything is sent when the bucket name or history is out of range.
+    """
+    bucket = validate_bucket(config.bucket)
+    history = config.history if config.history is not None else 1
+    if isinstance(history, bool) or not isinstance(history, int):
+        raise js_errors.BadBucketError(description=f"history must be an int from 1 to 64, got {history!r}")
+    if history > KV_MAX_HISTORY:
+        raise js_errors.KeyHistoryTooLargeError(
+            description=f"history {history} is more than the maximum of {KV_MAX_HISTORY}")
+    if history < 1:
+        raise js_errors.BadBucketError(description=f"history must be from 1 to 64, got {history}")
+    ttl = config.ttl
+    if ttl is not None and ttl < 0:
+        raise js_errors.BadBucketError(description=f"ttl must be 0 (no limit) or more seconds, got {ttl}")
+    window = KV_DUPLICATE_WINDOW
+    if ttl and ttl < window:
+        window = ttl
+    marker_ttl = config.limit_marker_ttl
+    if marker_ttl is not None and marker_ttl != 0 and marker_ttl < 1:
+        raise js_errors.BadBucketError(
+            description=f"limit_marker_ttl must be at least 1 second, got {marker_ttl}")
+    return api.StreamConfig(
+        name=KV_STREAM_TEMPLATE.format(bucket=bucket),
+        description=config.description,
+        subjects=[f"$KV.{bucket}.>"],
+        allow_direct=True if config.direct is None else bool(config.direct),
+        allow_rollup_hdrs=True,
+        allow_msg_ttl=True,
+        deny_delete=True,
+        discard=api.DiscardPolicy.NEW,
+        duplicate_window=window,
+        max_age=ttl,
+        max_bytes=config.max_bytes,
+        max_consumers=-1,
+        max_msg_size=config.max_value_size,
+        max_msgs=-1,
+        max_msgs_per_subject=history,
+        num_replicas=config.replicas,
+        storage=config.storage,
+        placement=config.placement,
+        republish=config.republish,
+        subject_delete_marker_ttl=marker_ttl or None,
+    )
+
+
+def _open(js: JetStreamContext, bucket: str, info: api.StreamInfo) -> KeyValue:
+    cfg = info.config
+    return KeyValue(
+        name=bucket,
+        stream=KV_STREAM_TEMPLATE.format(bucket=bucket),
+        pre=KV_PRE_TEMPLATE.format(bucket=bucket),
+        js=js,
+        direct=bool(cfg.allow_direct),
+        max_value_size=cfg.max_msg_size,
+        allow_msg_ttl=bool(cfg.allow_msg_ttl),
+    )
+
+
+def create_key_value(js: JetStreamContext, config: Optional[api.KeyValueConfig] = None,
+                     **params: Any) -> KeyValue:
+    """``js.create_key_value(...)``: create the bucket (or open it when it exists as asked)."""
+    if config is None:
+        if "bucket" not in params:
+            raise js_errors.InvalidBucketNameError(
+                "create_key_value needs a bucket: create_key_value(bucket='name', ...) "
+                "or create_key_value(KeyValueConfig(bucket='name', ...))")
+        config = api.KeyValueConfig(bucket=params.pop("bucket"))
+    if params:
+        config = config.evolve(**params)
+    scfg = stream_config(config)
+    if config.limit_marker_ttl:
+        level = _api_level(js)
+        if level < 1:
+            raise js_errors.KeyValueLimitMarkerTTLNotSupportedError(
+                "limit_marker_ttl needs nats-server 2.11 or newer (JetStream API level 1)")
+    info = js.add_stream(scfg)
+    return _open(js, config.bucket, info)
+
+
+def _api_level(js: JetStreamContext) -> int:
+    info = js.account_info()
+    level = getattr(getattr(info, "api", None), "level", None)
+    return int(level or 0)
+
+
+def key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+    """``js.key_value(bucket)``: open an existing bucket."""
+    validate_bucket(bucket)
+    stream = KV_STREAM_TEMPLATE.format(bucket=bucket)
+    try:
+        info = js.stream_info(stream)
+    except js_errors.NotFoundError:
+        raise js_errors.BucketNotFoundError(
+            code=404,
+            description=f"bucket {bucket!r} not found: create it with create_key_value(bucket={bucket!r})")
+    if info.config.max_msgs_per_subject < 1:
+        raise js_errors.BadBucketError(
+            description=f"stream {stream!r} is not a Key/Value bucket (it has no per-subject history)")
+    return _open(js, bucket, info)
+
+
+def delete_key_value(js: JetStreamContext, bucket: str) -> bool:
+    """``js.delete_key_value(bucket)``: delete the bucket and everything in it."""
+    validate_bucket(bucket)
+    try:
+        return bool(js.delete_stream(KV_STREAM_TEMPLATE.format(bucket=bucket)))
+    except js_errors.NotFoundError:
+        raise js_errors.BucketNotFoundError(code=404, description=f"bucket {bucket!r} not found")
+
+
+# --------------------------------------------------------------------------- the store
+
+
+# The class attributes below shadow these names inside KeyValue.
+_Entry = Entry
+_Watcher = KeyWatcher
+_Status = BucketStatus
+
+
+class KeyValue:
+    """A Key/Value bucket: nats-py's ``KeyValue`` without ``await``.
+
+    Made by ``js.create_key_value`` or ``js.key_value``; safe to use from any number of
+    threads at once.
+    """
+
+    Entry = Entry
+    BucketStatus = BucketStatus
+    KeyWatcher = KeyWatcher
+
+    def __init__(
+        self,
+        name: str,
+        stream: str,
+        pre: str,
+        js: JetStreamContext,
+        direct: bool,
+        *,
+        max_value_size: Optional[int] = None,
+        allow_msg_ttl: bool = True,
+    ) -> None:
+        self._name = name
+        self._stream = stream
+        self._pre = pre
+        self._js = js
+        self._direct = direct
+        self._max_value_size = max_value_size if max_value_size and max_value_size > 0 else None
+        self._allow_msg_ttl = allow_msg_ttl
+
+    @property
+    def bucket(self) -> str:
+        """The bucket's name."""
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<KeyValue bucket={self._name!r}>"
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: str, revision: Optional[int] = None, validate_keys: bool = True) -> _Entry:
+        """The latest entry of ``key``, or the one at ``revision``.
+
+        Raises :class:`KeyNotFoundError` when there is none; for a deleted or purged key
+        its ``entry`` and ``op`` say which marker was found.
+        """
+        if validate_keys:
+            validate_key(key)
+        try:
+            return self._get(key, revision)
+        except js_errors.KeyDeletedError as err:
+            raise js_errors.KeyNotFoundError(err.entry, err.op, f"key {key!r} was {_past(err.op)}")
+
+    def _get(self, key: str, revision: Optional[int] = None) -> _Entry:
+        subject = self._pre + key
+        try:
+            if revision:
+                msg = self._js.get_msg(self._stream, seq=revision, direct=self._direct)
+            else:
+                msg = self._js.get_msg(self._stream, subject=subject, direct=self._direct)
+        except js_errors.NotFoundError:
+            where = f" at revision {revision}" if revision else ""
+            raise js_errors.KeyNotFoundError(message=f"key {key!r} not found in bucket {self._name!r}{where}")
+        if msg.subject != subject:
+            raise js_errors.KeyNotFoundError(
+                message=f"revision {revision} of bucket {self._name!r} is not key {key!r}")
+        entry = _Entry(
+            bucket=self._name,
+            key=key,
+            value=msg.data if msg.data is not None else b"",
+            revision=msg.seq,
+            delta=None,
+            created=msg.time,
+            operation=None,
+        )
+        op = operation(msg.headers)
+        if op is not None:
+            entry.operation = op if op != UNKNOWN_MARKER else None
+            raise js_errors.KeyDeletedError(entry, entry.operation)
+        return entry
+
+    # ------------------------------------------------------------------ writes
+
+    def _check_value(self, key: str, value: Any) -> None:
+        limit = self._max_value_size
+        if limit is not None and len(value) > limit:
+            raise core_errors.MaxPayloadError(
+                f"nats: value of {len(value)} bytes for key {key!r} is over bucket "
+                f"{self._name!r}'s max_value_size of {limit} bytes: store a smaller value, or "
+                "create the bucket with a larger max_value_size"
+            )
+
+    def put(self, key: str, value: bytes, validate_keys: bool = True) -> int:
+        """Store ``value`` as the new revision of ``key``; return the revision."""
+        if validate_keys:
+            validate_key(key)
+        self._check_value(key, value)
+        return int(self._js.publish(self._pre + key, value).seq)
+
+    def create(self, key: str, value: bytes, validate_keys: bool = True,
+               msg_ttl: Optional[float] = None) -> int:
+        """Store ``value`` only if ``key`` has no value (never set, deleted or purged).
+
+        Raises :class:`KeyWrongLastSequenceError` when the key has a value. ``msg_ttl``
+        (seconds) makes this revision expire on its own (needs nats-server 2.11+).
+        """
+        if validate_keys:
+            validate_key(key)
+        self._check_value(key, value)
+        if msg_ttl is not None:
+            self._check_msg_ttl(msg_ttl)
+        try:
+            return self._update(key, value, last=0, msg_ttl=msg_ttl)
+        except js_errors.KeyWrongLastSequenceError as err:
+            # The key's last message may be a delete or purge marker: then create over it.
+            try:
+                self._get(key)
+            except js_errors.KeyDeletedError as deleted:
+                return self._update(key, value, last=deleted.entry.revision, msg_ttl=msg_ttl)
+            except js_errors.KeyNotFoundError:
+                pass
+            raise err
+
+    def _check_msg_ttl(self, msg_ttl: Any) -> None:
+        if isinstance(msg_ttl, bool) or not isinstance(msg_ttl, (int, float)) or msg_ttl < 1:
+            raise js_errors.InvalidArgumentError(f"msg_ttl must be at least 1 second, got {msg_ttl!r}")
+        if not self._allow_msg_ttl:
+            raise js_errors.KeyValueLimitMarkerTTLNotSupportedError(
+                f"bucket {self._name!r} does not allow per-message TTLs: it was made without "
+                "allow_msg_ttl (by an older client or server); recreate it on nats-server 2.11+")
+
+    def update(self, key: str, value: bytes, last: Optional[int] = None,
+               validate_keys: bool = True) -> int:
+        """Compare-and-set: store ``value`` only if ``key``'s latest revision is ``last``.
+
+        Raises :class:`KeyWrongLastSequenceError` when another revision came first.
+        """
+        if validate_keys:
+            validate_key(key)
+        self._check_value(key, value)
+        return self._update(key, value, last=last)
+
+    def _update(self, key: str, value: bytes, last: Optional[int] = None,
+                msg_ttl: Optional[float] = None) -> int:
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
+        return int(self._publish(key, value, headers, msg_ttl).seq)
+
+    def _publish(self, key: str, value: bytes, headers: Dict[str, str],
+                 msg_ttl: Optional[float] = None) -> api.PubAck:
+        try:
+            if msg_ttl is None:
+                return self._js.publish(self._pre + key, value, headers=headers)
+            return self._js.publish(self._pre + key, value, headers=headers, msg_ttl=msg_ttl)
+        except js_errors.APIError as err:
+            # 10071: JSStreamWrongLastSequenceErrF, 10164: JSStreamWrongLastSequenceConstantErr
+            if err.err_code in (10071, 10164):
+                raise js_errors.KeyWrongLastSequenceError(description=err.description)
+            raise
+
+    def delete(self, key: str, last: Optional[int] = None, validate_keys: bool = True,
+               msg_ttl: Optional[float] = None) -> bool:
+        """Write a delete marker for ``key`` (its history stays); with ``last``, only if
+        the latest revision is ``last``."""
+        if msg_ttl is not None:
+            warnings.warn("msg_ttl on delete() is ignored, as in nats-py: use create() or purge() "
+                          "for a TTL", DeprecationWarning, stacklevel=2)
+        if validate_keys:
+            validate_key(key)
+        headers = {KV_OP: KV_DEL}
+        if last and last > 0:
+            headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value] = str(last)
+        self._publish(key, b"", headers)
+        return True
+
+    def purge(self, key: str, msg_ttl: Optional[float] = None) -> bool:
+        """Remove every revision of ``key``, leaving one purge marker (that expires after
+        ``msg_ttl`` seconds when given)."""
+        validate_key(key)
+        if msg_ttl is not None:
+            self._check_msg_ttl(msg_ttl)
+        headers = {KV_OP: KV_PURGE, api.Header.ROLLUP.value: MSG_ROLLUP_SUBJECT}
+        self._publish(key, b"", headers, msg_ttl)
+        return True
+
+    def purge_deletes(self, olderthan: int = DEFAULT_PURGE_DELETES_OLDER_THAN) -> bool:
+        """Remove the delete and purge markers (and the history behind them).
+
+        Markers younger than ``olderthan`` seconds are kept, without what is behind them;
+        ``olderthan <= 0`` removes all of them.
+        """
+        markers: List[_Entry] = []
+        with self.watchall() as watcher:
+            for entry in watcher.initial():
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    markers.append(entry)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for entry in markers:
+            keep = 0
+            if olderthan > 0 and entry.created is not None:
+                if (now - entry.created).total_seconds() < olderthan:
+                    keep = 1
+            self._js.purge_stream(self._stream, subject=self._pre + entry.key, keep=keep)
+        return True
+
+    def status(self) -> _Status:
+        """The bucket's status and configuration."""
+        return _Status(stream_info=self._js.stream_info(self._stream), bucket=self._name)
+
+    # ------------------------------------------------------------------ watching
+
+    def watch(
+        self,
+        keys: Union[str, Sequence[str]],
+        headers_only: bool = False,
+        include_history: bool = False,
+        ignore_deletes: bool = False,
+        meta_only: bool = False,
+        inactive_threshold: Optional[float] = None,
+        *,
+        updates_only: bool = False,
+        resume_from_revision: Optional[int] = None,
+        cb: Optional[Callable[[Optional[_Entry]], None]] = None,
+    ) -> _Watcher:
+        """Watch the keys that match ``keys`` (a key or pattern, or a list of them).
+
+        The watcher yields the current entries (every revision with
+        ``include_history``), then one ``None``, then each update as it happens. With
+        ``updates_only`` it yields only what changes from now on (the ``None`` comes at
+        once); with ``resume_from_revision=N`` it starts at revision ``N``. With
+        ``cb`` each item goes to ``cb`` on a thread of the watcher instead. It keeps
+        going across reconnects and server restarts; ``stop()`` it (or use ``with``).
+        """
+        patterns = [keys] if isinstance(keys, str) else list(keys)
+        if not patterns:
+            raise js_errors.InvalidKeyError("watch needs at least one key or pattern, e.g. '>'")
+        subjects = [self._pre + validate_filter(p) for p in patterns]
+        if updates_only and (include_history or resume_from_revision is not None):
+            raise js_errors.InvalidArgumentError(
+                "updates_only cannot be combined with include_history or resume_from_revision")
+        if include_history and resume_from_revision is not None:
+            raise js_errors.InvalidArgumentError(
+                "include_history cannot be combined with resume_from_revision")
+        if resume_from_revision is not None and (
+            isinstance(resume_from_revision, bool)
+            or not isinstance(resume_from_revision, int)
+            or resume_from_revision < 1
+        ):
+            raise js_errors.InvalidArgumentError(
+                f"resume_from_revision must be a revision (an int >= 1), got {resume_from_revision!r}")
+        if cb is not None and not callable(cb):
+            raise js_errors.InvalidArgumentError(f"cb must be callable, got {cb!r}")
+        watcher = _Watcher(self._name, self._pre, ignore_deletes=ignore_deletes,
+                             timeout=_context_timeout(self._js))
+        if include_history:
+            policy = api.DeliverPolicy.ALL
+        elif updates_only:
+            policy = api.DeliverPolicy.NEW
+        elif resume_from_revision is not None:
+            policy = api.DeliverPolicy.BY_START_SEQUENCE
+        else:
+            policy = api.DeliverPolicy.LAST_PER_SUBJECT
+        config = api.ConsumerConfig(
+            deliver_policy=policy,
+            opt_start_seq=resume_from_revision,
+            headers_only=bool(headers_only or meta_only) or None,
+            inactive_threshold=inactive_threshold or 5 * 60.0,
+        )
+        if len(subjects) > 1:
+            config.filter_subjects = subjects
+        subscribe: Any = getattr(self._js, "subscribe", None)
+        if subscribe is None:  # until the JetStream layer has push subscriptions
+            raise js_errors.Error("watch needs JetStreamContext.subscribe, which this build lacks")
+        sub = subscribe(
+            subjects[0] if len(subjects) == 1 else self._pre + ">",
+            stream=self._stream,
+            config=config,
+            ordered_consumer=True,
+            deliver_policy=policy,
+            headers_only=bool(headers_only or meta_only),
+            inactive_threshold=config.inactive_threshold,
+        )
+        watcher._start(sub, updates_only=updates_only, cb=cb)
+        return watcher
+
+    def watchall(self, **kwargs: Any) -> _Watcher:
+        """Watch every key of the bucket (``watch(">", ...)``)."""
+        return self.watch(">", **kwargs)
+
+    def keys(self, filters: Optional[List[str]] = None, **kwargs: Any) -> List[str]:
+        """The keys that have a value; raises :class:`NoKeysError` when there is none.
+
+        ``filters`` are key patterns (``'app.*'``, ``'app.>'``), matched by the server.
+        """
+        keys = list(self.list_keys(filters))
+        if not keys:
+            raise js_errors.NoKeysError(description=f"bucket {self._name!r} has no keys")
+        return keys
+
+    def list_keys(self, filters: Optional[List[str]] = None) -> Iterator[str]:
+        """Yield the keys that have a value (nothing for an empty bucket); ``filters``
+        are key patterns matched by the server."""
+        patterns = list(filters) if filters else [">"]
+        watcher = self.watch(patterns, ignore_deletes=True, meta_only=True)
+        try:
+            for entry in watcher.initial():
+                yield entry.key
+        finally:
+            watcher.stop()
+
+    def history(self, key: str) -> List[_Entry]:
+        """Every stored revision of ``key``, oldest first, markers included.
+
+        Raises :class:`NoKeysError` when the key has none."""
+        validate_key(key)
+        entries: List[_Entry] = []
+        with self.watch(key, include_history=True) as watcher:
+            entries.extend(watcher.initial())
+        if not entries:
+            raise js_errors.NoKeysError(description=f"key {key!r} has no history in bucket {self._name!r}")
+        return entries
+
+
+def _past(op: Optional[str]) -> str:
+    return {KV_DEL: "deleted", KV_PURGE: "purged"}.get(op or "", "removed")
+
+
+def _context_timeout(js: Any) -> float:
+    timeout = getattr(js, "timeout", None)
+    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 5.0
