@@ -404,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=_seconds, default=0.01, metavar="SECONDS",
                    help="pause between publishes (default: 10ms)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+
+    from . import _cli_kv
+
+    _cli_kv.register(subs, _add_connection_options)
     return parser
 
 
@@ -635,6 +639,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(count=args.count, interval=args.interval, quiet=args.quiet)
 
 
+def cmd_kv(args: argparse.Namespace) -> int:
+    from ._cli_kv import run
+
+    return run(args)
+
+
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "pub": cmd_pub,
     "sub": cmd_sub,
@@ -642,6 +652,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "reply": cmd_reply,
     "bench": cmd_bench,
     "demo": cmd_demo,
+    "kv": cmd_kv,
 }
 
 
