@@ -8,20 +8,27 @@ added by ``natsync.js.kv`` and ``natsync.js.object_store`` under nats-py's names
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
 
 from natsync import errors as core_errors
 
 from . import api
 from ._kv_context import KeyValueContext
 from .api_request import decode
-from .errors import InvalidArgumentError, NoStreamResponseError
+from .async_publish import AsyncPublisher
+from .errors import Error, InvalidArgumentError, NoStreamResponseError, NotFoundError
 from .manager import JetStreamManager
-from .names import validate_timeout
+from .names import validate_consumer_name, validate_timeout
+from .push import DEFAULT_JS_SUB_PENDING_BYTES_LIMIT, DEFAULT_JS_SUB_PENDING_MSGS_LIMIT
+from .push import PushSubscription as _PushSubscription
 
 if TYPE_CHECKING:  # pragma: no cover
     from natsync.client import Client
+    from natsync.msg import Msg
+
+Callback = Callable[["Msg"], None]
 
 __all__ = ["JetStreamContext", "DEFAULT_PUBLISH_RETRY_ATTEMPTS", "DEFAULT_PUBLISH_RETRY_WAIT"]
 
@@ -56,6 +63,7 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
             raise InvalidArgumentError(
                 f"publish_async_max_pending must be an int >= 1, got {publish_async_max_pending!r}")
         self._publish_async_max_pending = publish_async_max_pending
+        self._async = AsyncPublisher(conn, publish_async_max_pending, self._timeout)
 
     @property
     def _jsm(self) -> JetStreamManager:
@@ -102,6 +110,171 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
                 continue
             resp = decode(msg, subject)
             return api.PubAck.from_response(resp)
+
+    def publish_async(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        wait_stall: Optional[float] = None,
+        stream: Optional[str] = None,
+        headers: Optional[Mapping[str, Any]] = None,
+        msg_ttl: Optional[float] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Future[api.PubAck]:
+        """Publish without waiting; the returned ``concurrent.futures.Future`` gets the PubAck.
+
+        At most ``publish_async_max_pending`` acks are outstanding; a publish into a full
+        window waits up to ``wait_stall`` seconds (None: until there is room), then raises
+        :class:`~natsync.js.errors.TooManyStalledMsgsError`. The future fails with
+        ``TimeoutError`` when no ack arrives within ``timeout`` (default: the context's
+        timeout), with :class:`~natsync.js.errors.NoStreamResponseError` when no stream
+        holds the subject, and with ``ConnectionReconnectingError`` when the connection is
+        lost before the ack came: no future waits forever.
+        """
+        if wait_stall is not None:
+            validate_timeout(wait_stall, "wait_stall")
+        ack_timeout = None if timeout is None else validate_timeout(timeout)
+        hdr = publish_headers(headers, stream, msg_ttl)
+        return self._async.publish(subject, payload, hdr, wait_stall, ack_timeout)
+
+    def publish_async_pending(self) -> int:
+        """How many async publishes still wait for their ack."""
+        return self._async.pending()
+
+    def publish_async_completed(self, timeout: Optional[float] = None) -> None:
+        """Wait until every async publish has its ack (or failed); ``TimeoutError`` after
+        ``timeout`` seconds if given."""
+        if timeout is not None:
+            validate_timeout(timeout)
+        self._async.completed(timeout)
+
+    # ------------------------------------------------------ push consumers
+    PushSubscription = _PushSubscription  # nats-py spells it JetStreamContext.PushSubscription
+
+    def subscribe(
+        self,
+        subject: str,
+        queue: Optional[str] = None,
+        cb: Optional[Callback] = None,
+        durable: Optional[str] = None,
+        stream: Optional[str] = None,
+        config: Optional[api.ConsumerConfig] = None,
+        manual_ack: bool = False,
+        ordered_consumer: bool = False,
+        idle_heartbeat: Optional[float] = None,
+        flow_control: bool = False,
+        pending_msgs_limit: int = DEFAULT_JS_SUB_PENDING_MSGS_LIMIT,
+        pending_bytes_limit: int = DEFAULT_JS_SUB_PENDING_BYTES_LIMIT,
+        deliver_policy: Optional[api.DeliverPolicy] = None,
+        headers_only: Optional[bool] = None,
+        inactive_threshold: Optional[float] = None,
+    ) -> _PushSubscription:
+        """Push-subscribe to ``subject``, creating the consumer if needed.
+
+        ``durable`` binds to (or creates) a durable consumer; ``queue`` makes it a deliver
+        group (and the durable name, as in nats-py); ``ordered_consumer=True`` gives an
+        ordered, self-healing view of the stream. With ``cb`` each message goes to it on
+        the subscription's thread and is acked after it returns unless ``manual_ack``.
+        """
+        if ordered_consumer and (durable or queue):
+            raise InvalidArgumentError("an ordered consumer cannot be durable or a queue group")
+        if ordered_consumer and manual_ack:
+            raise InvalidArgumentError("an ordered consumer does not take acks: drop manual_ack")
+        if stream is None:
+            stream = self.find_stream_name_by_subject(subject)
+        if queue:
+            if durable and durable != queue:
+                raise InvalidArgumentError(
+                    f"cannot create queue subscription {queue!r} to consumer {durable!r}")
+            durable = queue
+        if durable:
+            validate_consumer_name(durable)
+        info: Optional[api.ConsumerInfo] = None
+        if durable:
+            try:
+                info = self.consumer_info(stream, durable)
+            except NotFoundError:
+                info = None
+        if info is not None:
+            config = info.config
+            group = config.deliver_group
+            if not config.deliver_subject:
+                raise Error(f"consumer {durable!r} is a pull consumer: use pull_subscribe_bind")
+            if not group:
+                if queue:
+                    raise Error("cannot create a queue subscription for a consumer without a "
+                                "deliver group")
+                if info.push_bound:
+                    raise Error(f"consumer {durable!r} is already bound to a subscription")
+            elif not queue:
+                raise Error(f"cannot create a subscription for a consumer with deliver group "
+                            f"{group!r}: pass queue={group!r}")
+            elif queue != group:
+                raise Error(f"cannot create queue subscription {queue!r} for a consumer with "
+                            f"deliver group {group!r}")
+            consumer = info.name
+        else:
+            config = (config or api.ConsumerConfig()).evolve()
+            if durable and not config.durable_name:
+                config.durable_name = durable
+            if queue and not config.deliver_group:
+                config.deliver_group = queue
+            if headers_only is not None:
+                config.headers_only = headers_only
+            if deliver_policy is not None:
+                config.deliver_policy = deliver_policy
+            if inactive_threshold is not None:
+                config.inactive_threshold = inactive_threshold
+            if config.deliver_subject is None:
+                config.deliver_subject = self._nc.new_inbox()
+            if not config.filter_subjects:
+                config.filter_subject = subject
+            if flow_control:
+                config.flow_control = True
+            if idle_heartbeat:
+                config.idle_heartbeat = idle_heartbeat
+            if ordered_consumer:
+                config.flow_control = True
+                config.ack_policy = api.AckPolicy.NONE
+                config.max_deliver = 1
+                config.ack_wait = 22 * 3600.0
+                config.idle_heartbeat = config.idle_heartbeat or 5.0
+                config.num_replicas = 1
+                config.mem_storage = True
+                config.durable_name = None
+                config.name = None
+            if config.flow_control and not config.idle_heartbeat:
+                config.idle_heartbeat = 5.0  # the server requires heartbeats with flow control
+            created = self.add_consumer(stream, config=config)
+            consumer = created.name
+            config = created.config if not ordered_consumer else config
+        return self.subscribe_bind(stream, config, consumer, cb=cb, manual_ack=manual_ack,
+                                   ordered_consumer=ordered_consumer,
+                                   pending_msgs_limit=pending_msgs_limit,
+                                   pending_bytes_limit=pending_bytes_limit)
+
+    def subscribe_bind(
+        self,
+        stream: str,
+        config: api.ConsumerConfig,
+        consumer: str,
+        cb: Optional[Callback] = None,
+        manual_ack: bool = False,
+        ordered_consumer: bool = False,
+        pending_msgs_limit: int = DEFAULT_JS_SUB_PENDING_MSGS_LIMIT,
+        pending_bytes_limit: int = DEFAULT_JS_SUB_PENDING_BYTES_LIMIT,
+    ) -> _PushSubscription:
+        """Push-subscribe to an existing consumer whose ``config.deliver_subject`` is set."""
+        if not config.deliver_subject:
+            raise InvalidArgumentError("config.deliver_subject is required to bind a push "
+                                       "subscription (is it a pull consumer?)")
+        if cb is not None and not callable(cb):
+            raise InvalidArgumentError("cb must be a callable taking a Msg")
+        return _PushSubscription(self._jsm, self._nc, stream, consumer, config, cb=cb,
+                                manual_ack=manual_ack, ordered=ordered_consumer,
+                                pending_msgs_limit=pending_msgs_limit,
+                                pending_bytes_limit=pending_bytes_limit)
 
 
 def publish_headers(headers: Optional[Mapping[str, Any]], stream: Optional[str],

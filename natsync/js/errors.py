@@ -25,6 +25,8 @@
         ├── NoStreamResponseError               a JetStream publish that no stream took
         ├── TooManyStalledMsgsError             publish_async window full past wait_stall
         ├── ConsumerSequenceMismatchError
+        ├── ConsumerNotActiveError              push consumer: no heartbeat for 3 intervals
+        ├── ConsumerDeletedError                the consumer was deleted under a subscription
         ├── InvalidStreamNameError, InvalidConsumerNameError   (also ValueError)
         ├── InvalidArgumentError                (also ValueError): bad batch, bad option
         └── Key/Value and Object Store errors (InvalidKeyError, InvalidBucketNameError, ...)
@@ -47,6 +49,7 @@ __all__ = [
     "BadRequestError", "StreamNameAlreadyInUseError", "StreamNotMatchError",
     "WrongLastSequenceError", "WrongLastMsgIDError", "NoStreamResponseError",
     "TooManyStalledMsgsError", "FetchTimeoutError", "ConsumerSequenceMismatchError",
+    "ConsumerNotActiveError", "ConsumerDeletedError",
     "InvalidStreamNameError", "InvalidConsumerNameError", "InvalidArgumentError",
     "BucketNotFoundError", "BadBucketError", "KeyValueError", "KeyDeletedError",
     "KeyNotFoundError", "KeyWrongLastSequenceError", "NoKeysError", "KeyHistoryTooLargeError",
@@ -199,6 +202,14 @@ class ConsumerSequenceMismatchError(Error):
             f"sequence mismatch for consumer at sequence {consumer_sequence} (last delivered "
             f"{last_consumer_sequence}); restart the consumer from stream sequence "
             f"{stream_resume_sequence}")
+
+
+class ConsumerNotActiveError(Error):
+    """A push consumer sent no message and no heartbeat for 3 heartbeat intervals."""
+
+
+class ConsumerDeletedError(Error):
+    """The server deleted the consumer a subscription reads from (409 Consumer Deleted)."""
 
 
 class InvalidStreamNameError(Error, ValueError):

@@ -1,0 +1,201 @@
+"""Push subscriptions and the ordered consumer on a real server, restarts included."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import natsync
+from natsync.js import api
+from natsync.js import errors as jse
+from natsync.msg import Msg
+from natsync.testing import NatsServer
+
+WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def js_server() -> Iterator[NatsServer]:
+    with NatsServer(jetstream=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
+    with natsync.connect(js_server.url) as client:
+        client.jsm().add_stream(name="PS", subjects=["ps.>"])
+        yield client
+        client.jsm().delete_stream("PS")
+
+
+def _wait_for(cond: object, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _read(sub: object, n: int) -> list[Msg]:
+    return [sub.next_msg(timeout=WAIT) for _ in range(n)]  # type: ignore[attr-defined]
+
+
+def test_ordered_consumer_reads_in_order(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    for i in range(30):
+        js.publish(f"ps.{i % 2}", str(i).encode())
+    sub = js.subscribe("ps.>", ordered_consumer=True)
+    got = _read(sub, 30)
+    assert [m.data for m in got] == [str(i).encode() for i in range(30)]
+    assert [m.metadata.sequence.stream for m in got] == list(range(1, 31))
+    js.publish("ps.0", b"late")
+    assert sub.next_msg(timeout=WAIT).data == b"late"
+    with pytest.raises(natsync.errors.TimeoutError):
+        sub.next_msg(timeout=0.2)
+    info = sub.consumer_info()
+    assert info.config.ack_policy is api.AckPolicy.NONE and info.config.flow_control
+    sub.unsubscribe()
+    assert js.consumers_info("PS") == []
+
+
+def test_ordered_consumer_deliver_policy_and_headers_only(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    for i in range(5):
+        js.publish("ps.h", b"x" * 100, headers={"N": str(i)})
+    sub = js.subscribe("ps.h", ordered_consumer=True, deliver_policy=api.DeliverPolicy.LAST,
+                       headers_only=True)
+    m = sub.next_msg(timeout=WAIT)
+    assert m.headers is not None and m.headers["N"] == "4" and m.data == b""
+    assert m.headers["Nats-Msg-Size"] == "100"
+    sub.unsubscribe()
+
+
+def test_ordered_consumer_recreates_after_consumer_deleted(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    for i in range(5):
+        js.publish("ps.d", str(i).encode())
+    sub = js.subscribe("ps.d", ordered_consumer=True, idle_heartbeat=0.5)
+    assert [m.data for m in _read(sub, 5)] == [b"0", b"1", b"2", b"3", b"4"]
+    first = sub.consumer
+    js.delete_consumer("PS", first)
+    for i in range(5, 10):
+        js.publish("ps.d", str(i).encode())
+    assert [m.data for m in _read(sub, 5)] == [b"5", b"6", b"7", b"8", b"9"]
+    assert sub.consumer != first
+    sub.unsubscribe()
+
+
+def test_ordered_consumer_across_restart(nats_server_factory: object) -> None:
+    srv = nats_server_factory(jetstream=True)  # type: ignore[operator]
+    with natsync.connect(srv.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="R", subjects=["r"])
+        for i in range(20):
+            js.publish("r", str(i).encode())
+        sub = js.subscribe("r", ordered_consumer=True, idle_heartbeat=0.5)
+        assert [m.data for m in _read(sub, 10)] == [str(i).encode() for i in range(10)]
+        srv.kill()
+        srv.restart()
+        nc.flush(timeout=WAIT)
+        for i in range(20, 30):
+            js.publish("r", str(i).encode(), timeout=WAIT)
+        rest = _read(sub, 20)
+        assert [m.data for m in rest] == [str(i).encode() for i in range(10, 30)]
+        assert [m.metadata.sequence.stream for m in rest] == list(range(11, 31))
+        with pytest.raises(natsync.errors.TimeoutError):
+            sub.next_msg(timeout=0.3)
+        sub.unsubscribe()
+
+
+def test_ordered_consumer_flow_control(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    payload = b"z" * 32 * 1024
+    for i in range(200):
+        js.publish_async("ps.fc", payload, headers={"I": str(i)})
+    js.publish_async_completed(timeout=WAIT)
+    sub = js.subscribe("ps.fc", ordered_consumer=True)
+    got = []
+    for _ in range(200):
+        m = sub.next_msg(timeout=WAIT)
+        got.append(int(m.headers["I"]))  # type: ignore[index,arg-type]
+    assert got == list(range(200))
+    sub.unsubscribe()
+
+
+def test_durable_push_with_callback_auto_acks(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def cb(msg: Msg) -> None:
+        seen.append(msg.data)
+        if len(seen) == 10:
+            done.set()
+
+    sub = js.subscribe("ps.cb", durable="dur", cb=cb)
+    for i in range(10):
+        js.publish("ps.cb", str(i).encode())
+    assert done.wait(WAIT)
+    assert seen == [str(i).encode() for i in range(10)]
+    _wait_for(lambda: js.consumer_info("PS", "dur").num_ack_pending == 0, "acks")
+    info = js.consumer_info("PS", "dur")
+    assert info.ack_floor is not None and info.ack_floor.stream_seq == 10
+    with pytest.raises(jse.Error):
+        js.subscribe("ps.cb", durable="dur")  # already bound
+    sub.unsubscribe()
+
+
+def test_manual_ack_redelivers_unacked(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    js.publish("ps.m", b"a")
+    js.publish("ps.m", b"b")
+    sub = js.subscribe("ps.m", durable="man", config=api.ConsumerConfig(ack_wait=1.0))
+    a = sub.next_msg(timeout=WAIT)
+    b = sub.next_msg(timeout=WAIT)
+    a.ack()
+    again = sub.next_msg(timeout=WAIT)  # b, after ack_wait
+    assert (a.data, b.data, again.data) == (b"a", b"b", b"b")
+    assert again.metadata.num_delivered == 2
+    again.ack()
+    sub.unsubscribe()
+
+
+def test_deliver_group_shares_messages(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    got: dict[str, list[bytes]] = {"a": [], "b": []}
+    lock = threading.Lock()
+
+    def make(name: str):  # type: ignore[no-untyped-def]
+        def cb(msg: Msg) -> None:
+            with lock:
+                got[name].append(msg.data)
+        return cb
+
+    s1 = js.subscribe("ps.q", queue="workers", cb=make("a"))
+    s2 = js.subscribe("ps.q", queue="workers", cb=make("b"))
+    for i in range(40):
+        js.publish("ps.q", str(i).encode())
+    _wait_for(lambda: len(got["a"]) + len(got["b"]) == 40, "40 deliveries")
+    assert sorted(got["a"] + got["b"]) == sorted(str(i).encode() for i in range(40))
+    assert js.consumer_info("PS", "workers").config.deliver_group == "workers"
+    with pytest.raises(jse.Error):
+        js.subscribe("ps.q", durable="workers")  # a deliver group needs queue=
+    s1.unsubscribe()
+    s2.unsubscribe()
+
+
+def test_missed_heartbeats_reach_error_cb(js_server: NatsServer) -> None:
+    errors: list[BaseException] = []
+    with natsync.connect(js_server.url, error_cb=errors.append) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="HB", subjects=["hb"])
+        sub = js.subscribe("hb", durable="hbd", idle_heartbeat=0.3)
+        js.delete_consumer("HB", "hbd")
+        _wait_for(lambda: any(isinstance(e, (jse.ConsumerNotActiveError,
+                                             jse.ConsumerDeletedError)) for e in errors),
+                  "a heartbeat alarm")
+        sub.unsubscribe()
+        js.delete_stream("HB")
