@@ -227,7 +227,10 @@ class Client(JetStreamEntry):
         if urls:
             tls = bool(self._connected_server and self._connected_server.tls) or bool(
                 info.get("tls_required"))
-            added = self._pool.add_discovered(urls, tls=tls, randomize=not self._opts.dont_randomize)
+            srv = self._connected_server
+            added = self._pool.add_discovered(  # a WebSocket connection learns WebSocket URLs
+                urls, tls=tls, randomize=not self._opts.dont_randomize,
+                scheme=srv.uri.scheme if srv is not None and srv.websocket else None)
         return added
 
     # =========================================================== publishing

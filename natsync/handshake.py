@@ -11,7 +11,7 @@ import ssl
 import time
 from typing import Any, Callable, List, NamedTuple, Optional
 
-from . import auth, errors, transport
+from . import _ws, auth, errors, transport
 from .options import Options
 from .protocol import encode
 from .protocol.parser import Err, Info, Ok, Parser, Ping, Pong
@@ -104,21 +104,30 @@ def establish(server: Server, opts: Options, version: str,
     where = _where(server)
     host = server.uri.hostname or "127.0.0.1"
     port = server.uri.port or 4222
+    sock: transport.Sock
     try:
-        sock: transport.Sock = transport.dial(host, port, deadline, register)
+        if server.websocket:
+            sock, is_tls = _ws.open_stream(server, opts, deadline, register)
+        else:
+            sock = transport.dial(host, port, deadline, register)
+            is_tls = False
+    except errors.Error:
+        raise
     except (socket.timeout, TimeoutError) as exc:
         raise errors.ConnectTimeoutError(
             f"nats: connecting to {where} timed out after {opts.connect_timeout}s"
         ) from exc
+    except ssl.SSLError as exc:
+        raise errors.SecureConnFailedError(f"nats: TLS error with {where}: {exc}") from exc
     except OSError as exc:
         raise errors.NoServersError(f"nats: cannot reach {where}: {exc.strerror or exc}") from exc
     tls_host = opts.tls_hostname or host
     ctx = opts.tls if isinstance(opts.tls, ssl.SSLContext) else None
     refuse_tls = opts.tls is False
     want_tls = server.tls or ctx is not None
-    is_tls = False
+    websocket = isinstance(sock, _ws.WSStream)  # TLS, if any, is below the WebSocket
     try:
-        if opts.tls_handshake_first:
+        if opts.tls_handshake_first and not websocket:
             assert isinstance(sock, socket.socket)
             sock = transport.wrap_tls(sock, ctx, tls_host, deadline, where)
             is_tls = True
@@ -143,7 +152,7 @@ def establish(server: Server, opts: Options, version: str,
                 f"nats: {where} requires TLS but the client refuses it (tls=False); "
                 "pass an ssl.SSLContext as tls= (or leave tls unset) to connect securely."
             )
-        if not is_tls:
+        if not is_tls and not websocket:
             if info.get("tls_required") or want_tls:
                 if not info.get("tls_required") and not info.get("tls_available"):
                     raise errors.SecureConnWantedError(
@@ -183,7 +192,9 @@ def establish(server: Server, opts: Options, version: str,
                 break
         sock.settimeout(None)
         stream: transport.Stream = sock
-        if isinstance(sock, ssl.SSLSocket):
+        if isinstance(sock, _ws.WSStream):
+            stream = sock.threaded()
+        elif isinstance(sock, ssl.SSLSocket):
             stream = transport.TLSStream(sock)  # reader and writer threads share it safely
         return Established(stream, info, parser, is_tls, leftover)
     except errors.Error:

@@ -16,9 +16,10 @@ import math
 import os
 import random as _random
 import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Union
-from urllib.parse import ParseResult
+from typing import Any, Callable, List, Literal, Optional, Tuple, Union
+from urllib.parse import ParseResult, urlparse
 
 from .backoff import Backoff
 from .servers import DEFAULT_SERVER, ServersSpec, parse_servers, redact_url
@@ -68,6 +69,7 @@ SignatureCallback = Callable[[str], bytes]
 JWTCallback = Callable[[], Union[bytes, bytearray, str]]
 TokenSource = Union[str, Callable[[], str]]
 PathLike = Union[str, "os.PathLike[str]"]
+WSHeaders = Mapping[str, Union[str, Sequence[str]]]
 
 _SECRET_FIELDS = frozenset({"password", "token", "nkeys_seed_str"})
 
@@ -79,6 +81,7 @@ _BOOL_FIELDS = (
     "verbose",
     "pedantic",
     "tls_handshake_first",
+    "ws_no_masking",
 )
 _CALLABLE_FIELDS = (
     "reconnect_delay_cb",
@@ -145,6 +148,14 @@ class Options:
     tls: ssl.SSLContext | Literal[False] | None = None
     tls_hostname: str | None = None
     tls_handshake_first: bool = False
+    #: extra headers of the WebSocket upgrade request (ws:// and wss:// servers):
+    #: name -> value, or name -> list of values
+    ws_connection_headers: Optional[WSHeaders] = None
+    #: an HTTP CONNECT proxy for ws:// and wss:// servers: "http://[user:password@]host:port"
+    ws_proxy: Optional[str] = None
+    #: ask the server for unmasked client frames (nats-server's Nats-No-Masking); frames
+    #: stay masked unless the server agrees
+    ws_no_masking: bool = False
     error_cb: ErrorCallback | None = None
     disconnected_cb: Callback | None = None
     reconnected_cb: Callback | None = None
@@ -206,6 +217,46 @@ class Options:
         if self.nkeys_seed is not None and not isinstance(self.nkeys_seed, (str, os.PathLike)):
             raise TypeError("nats: option nkeys_seed must be the path of a seed file")
         self._check_credentials()
+        self._check_ws()
+
+    def _check_ws(self) -> None:
+        headers = self.ws_connection_headers
+        if headers is not None:
+            if not isinstance(headers, Mapping):
+                raise TypeError(
+                    "nats: option ws_connection_headers must be a dict of header name -> "
+                    "value (or list of values)")
+            from .protocol.ws import check_header
+
+            copy: dict[str, Tuple[str, ...]] = {}
+            for name, value in headers.items():
+                values = (value,) if isinstance(value, str) else tuple(value)
+                for v in values:
+                    check_header(name, v)
+                copy[name] = values
+            object.__setattr__(self, "ws_connection_headers", copy)
+        proxy = self.ws_proxy
+        if proxy is not None:
+            if not isinstance(proxy, str):
+                raise TypeError("nats: option ws_proxy must be a URL string like 'http://host:3128'")
+            try:
+                p = urlparse(proxy)
+                ok = p.scheme == "http" and bool(p.hostname) and p.path in ("", "/")
+                ok = ok and (p.port is None or 1 <= p.port <= 65535)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"nats: ws_proxy {'***' if '@' in proxy else proxy!r} is not valid; give "
+                    "an HTTP CONNECT proxy as 'http://[user:password@]host:port'")
+
+    def ws_header_list(self) -> List[Tuple[str, str]]:
+        """The WebSocket upgrade headers as (name, value) pairs."""
+        headers = self.ws_connection_headers
+        if not headers:
+            return []
+        return [(name, v) for name, values in headers.items()
+                for v in ((values,) if isinstance(values, str) else values)]
 
     def _check_credentials(self) -> None:
         # Contradictory or incomplete credential options fail here, before any
@@ -244,6 +295,10 @@ class Options:
             value = getattr(self, f.name)
             if f.name == "servers":
                 text = repr(tuple(redact_url(u) for u in value))
+            elif f.name == "ws_connection_headers" and value is not None:
+                text = repr({k: "***" for k in value})
+            elif f.name == "ws_proxy" and value is not None and "@" in value:
+                text = repr("http://***@" + value.rpartition("@")[2])
             elif f.name in _SECRET_FIELDS and value is not None:
                 text = "'***'"
             else:

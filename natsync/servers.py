@@ -2,9 +2,10 @@
 
 URL parsing
     :func:`parse_url` turns ``"host"``, ``"host:port"``, ``"[::1]:4222"``,
-    ``"nats://user:pass@host:port"``, ``"tls://token@host"`` and the like into a
-    normalised :class:`urllib.parse.ParseResult` (scheme ``nats`` or ``tls``,
-    port always present, lower-case host, no path). :func:`parse_servers` does
+    ``"nats://user:pass@host:port"``, ``"tls://token@host"``, ``"wss://host/nats"``
+    and the like into a normalised :class:`urllib.parse.ParseResult` (scheme
+    ``nats``, ``tls``, ``ws`` or ``wss``, port always present, lower-case host, a
+    path only for WebSocket). :func:`parse_servers` does
     the same for the ``servers`` option.
 
 The pool
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SERVER",
     "SCHEMES",
+    "WEBSOCKET_SCHEMES",
     "Server",
     "ServerPool",
     "hostport",
@@ -56,8 +58,10 @@ __all__ = [
 
 DEFAULT_PORT = 4222
 DEFAULT_SERVER = "nats://localhost:4222"
-SCHEMES = ("nats", "tls")
-_WEBSOCKET_SCHEMES = ("ws", "wss")
+SCHEMES = ("nats", "tls", "ws", "wss")
+WEBSOCKET_SCHEMES = ("ws", "wss")
+#: default ports of the WebSocket schemes (as in nats.go); nats:// and tls:// default to 4222
+DEFAULT_WS_PORTS = {"ws": 80, "wss": 443}
 
 ServersSpec = Union[str, ParseResult, Sequence[Union[str, ParseResult]], None]
 
@@ -85,11 +89,12 @@ def _masked(text: str) -> str:
 def parse_url(url: str) -> ParseResult:
     """Parse one server URL into a normalised ``ParseResult``.
 
-    A missing scheme means ``nats``, a missing port means 4222, a bare IPv6
-    address (``::1``) is accepted as well as the bracketed form. The result is
-    ``scheme://[userinfo@]host:port`` with an empty path. Raises ``ValueError``
-    for an empty URL, an unknown scheme (websocket included: it is not
-    supported), a missing host, a bad port, or a path, query or fragment.
+    A missing scheme means ``nats``, a missing port means 4222 (80 for ``ws``,
+    443 for ``wss``), a bare IPv6 address (``::1``) is accepted as well as the
+    bracketed form. The result is ``scheme://[userinfo@]host:port`` with an
+    empty path (WebSocket URLs keep theirs: the upgrade request asks for it).
+    Raises ``ValueError`` for an empty URL, an unknown scheme, a missing host, a
+    bad port, a query or fragment, or a path on a non-WebSocket URL.
     """
     if not isinstance(url, str):
         raise TypeError(f"nats: server URL must be a str, not {type(url).__name__}")
@@ -109,19 +114,18 @@ def parse_url(url: str) -> ParseResult:
     except ValueError as exc:
         raise ValueError(f"nats: invalid server URL {shown}: {exc}") from None
     scheme = parsed.scheme.lower()
-    if scheme in _WEBSOCKET_SCHEMES:
-        raise ValueError(
-            f"nats: server URL {shown}: websocket ({scheme}://) is not supported; "
-            "use nats:// or tls:// and the server's client port"
-        )
     if scheme not in SCHEMES:
         raise ValueError(
-            f"nats: server URL {shown} has unknown scheme {parsed.scheme!r}; use nats:// or tls://"
+            f"nats: server URL {shown} has unknown scheme {parsed.scheme!r}; "
+            "use nats://, tls://, ws:// or wss://"
         )
-    if parsed.path not in ("", "/") or parsed.params or parsed.query or parsed.fragment:
+    websocket = scheme in WEBSOCKET_SCHEMES
+    path = parsed.path if websocket and parsed.path not in ("", "/") else ""
+    if (parsed.path not in ("", "/") and not websocket) or parsed.params or parsed.query or (
+            parsed.fragment):
         raise ValueError(
             f"nats: server URL {shown} has a path, query or fragment; "
-            "give only scheme://[user[:password]@]host[:port]"
+            "give only scheme://[user[:password]@]host[:port] (a path only for ws:// and wss://)"
         )
     userinfo, _, hostpart = parsed.netloc.rpartition("@")
     host = parsed.hostname
@@ -136,9 +140,9 @@ def parse_url(url: str) -> ParseResult:
             f"nats: server URL {shown} has an invalid port; give a number from 1 to 65535"
         )
     if port is None:
-        port = DEFAULT_PORT
+        port = DEFAULT_WS_PORTS.get(scheme, DEFAULT_PORT)
     netloc = f"{userinfo}@{hostport(host, port)}" if userinfo else hostport(host, port)
-    return ParseResult(scheme, netloc, "", "", "", "")
+    return ParseResult(scheme, netloc, path, "", "", "")
 
 
 def hostport(host: str, port: int) -> str:
@@ -214,8 +218,13 @@ class Server:
 
     @property
     def tls(self) -> bool:
-        """Whether the URL asks for TLS (``tls://``)."""
-        return self.uri.scheme == "tls"
+        """Whether the URL asks for TLS (``tls://`` or ``wss://``)."""
+        return self.uri.scheme in ("tls", "wss")
+
+    @property
+    def websocket(self) -> bool:
+        """Whether the server is reached over WebSocket (``ws://`` or ``wss://``)."""
+        return self.uri.scheme in WEBSOCKET_SCHEMES
 
     @property
     def hostport(self) -> str:
@@ -375,7 +384,8 @@ class ServerPool:
     # -- cluster discovery ---------------------------------------------------
 
     def add_discovered(
-        self, connect_urls: Sequence[str], *, tls: bool, randomize: bool
+        self, connect_urls: Sequence[str], *, tls: bool, randomize: bool,
+        scheme: str | None = None,
     ) -> list[Server]:
         """Merge the ``connect_urls`` of a server INFO into the pool.
 
@@ -383,11 +393,13 @@ class ServerPool:
         port are already in the pool, or repeated, or unparsable, are skipped
         (host names are compared as strings: ``localhost`` and ``127.0.0.1`` are
         different servers). New servers get scheme ``tls`` when ``tls`` is set,
-        else ``nats``, inherit the user info of the first configured URL that
+        else ``nats`` (``scheme`` overrides that: a WebSocket connection learns
+        WebSocket URLs), inherit the user info of the first configured URL that
         had any, and are appended (shuffled when ``randomize``). Returns the new
         servers, in the order they were appended.
         """
-        scheme = "tls" if tls else "nats"
+        if scheme is None:
+            scheme = "tls" if tls else "nats"
         prefix = f"{self._userinfo}@" if self._userinfo else ""
         known = {s.hostport for s in self._servers}
         added: list[Server] = []

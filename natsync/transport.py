@@ -15,7 +15,35 @@ from typing import Callable, Optional, Union
 
 from . import errors
 
-Sock = Union[socket.socket, ssl.SSLSocket]
+
+class Layered:
+    """A protocol layered on a socket (WebSocket), with the socket-like surface the
+    handshake, the reader and the writers use. ``inner`` is what it runs on."""
+
+    inner: Stream
+    #: set by :func:`hard_shutdown`; a layer reading or writing after it fails
+    closed: bool = False
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        raise NotImplementedError
+
+    def recv(self, bufsize: int) -> bytes:
+        raise NotImplementedError
+
+    def recv_into(self, view: memoryview) -> int:
+        raise NotImplementedError
+
+    def send(self, data: memoryview) -> int:
+        raise NotImplementedError
+
+    def sendall(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def fileno(self) -> int:
+        raise NotImplementedError
+
+
+Sock = Union[socket.socket, ssl.SSLSocket, Layered]
 
 #: Receive buffer used by the reader; large enough to take a burst in one call.
 RECV_SIZE = 256 * 1024
@@ -164,7 +192,7 @@ class TLSStream:
         return self._fd
 
 
-Stream = Union[socket.socket, ssl.SSLSocket, TLSStream]
+Stream = Union[socket.socket, ssl.SSLSocket, TLSStream, Layered]
 
 
 def hard_shutdown(sock: Optional[Stream]) -> None:
@@ -176,6 +204,12 @@ def hard_shutdown(sock: Optional[Stream]) -> None:
     """
     if sock is None:
         return
+    if isinstance(sock, Layered):
+        sock.closed = True
+        sock = sock.inner
+        if isinstance(sock, Layered):  # pragma: no cover - layers are not stacked
+            hard_shutdown(sock)
+            return
     if isinstance(sock, TLSStream):
         sock.closed = True
         sock = sock.sock

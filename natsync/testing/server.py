@@ -227,6 +227,8 @@ class NatsServer:
 
     ``config`` is configuration text appended to the file the harness writes
     (accounts, authorization blocks, operator mode, permissions, ...).
+    ``websocket=True`` adds a WebSocket listener (:attr:`ws_url`), with the
+    server's TLS certificate when ``tls_cert`` is given (``wss://``), else plain.
     """
 
     def __init__(
@@ -251,6 +253,7 @@ class NatsServer:
         cluster_port: int | None = None,
         routes: Sequence[str] = (),
         max_payload: int | None = None,
+        websocket: bool = False,
         debug: bool = False,
         extra_args: Sequence[str] = (),
         ready_timeout: float = 10.0,
@@ -291,6 +294,7 @@ class NatsServer:
 
         self._auto_port = port is None
         self._port = port if port is not None else free_port(host)
+        self._ws_port: int | None = free_port(host) if websocket else None
         self._auto_http_port = True
         self._http_port = free_port(_MONITOR_HOST)
         clustered = cluster_name is not None or cluster_port is not None or bool(routes)
@@ -346,6 +350,19 @@ class NatsServer:
         """The URL clients connect to: ``nats://127.0.0.1:PORT`` (``tls://`` with TLS)."""
         scheme = "tls" if self.tls else "nats"
         return f"{scheme}://{_hostport(_connect_host(self._host), self._port)}"
+
+    @property
+    def websocket_port(self) -> int | None:
+        """The WebSocket port (``websocket=True``), else None."""
+        return self._ws_port
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL: ``ws://127.0.0.1:PORT`` (``wss://`` with TLS)."""
+        if self._ws_port is None:
+            raise RuntimeError("this server has no WebSocket listener: pass websocket=True")
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{_hostport(_connect_host(self._host), self._ws_port)}"
 
     @property
     def client_url(self) -> str:
@@ -428,6 +445,14 @@ class NatsServer:
                 tls.append("  handshake_first: true")
             tls.append(f"  timeout: {float(self._tls_timeout)}")
             lines.append("tls {\n" + "\n".join(tls) + "\n}")
+        if self._ws_port is not None:
+            wsconf = [f"  listen: {_quote(_hostport(self._host, self._ws_port))}"]
+            if self._tls_cert is not None and self._tls_key is not None:
+                wsconf.append(f"  tls {{\n    cert_file: {_quote(self._tls_cert)}\n"
+                              f"    key_file: {_quote(self._tls_key)}\n  }}")
+            else:
+                wsconf.append("  no_tls: true")
+            lines.append("websocket {\n" + "\n".join(wsconf) + "\n}")
         if self._cluster_port is not None:
             cluster = [f"  listen: {_quote(_hostport(self._host, self._cluster_port))}"]
             if self._cluster_name is not None:
@@ -803,6 +828,9 @@ class NatsServer:
             return True
         if self._auto_cluster_port and port == self._cluster_port:
             self._cluster_port = free_port(self._host)
+            return True
+        if port == self._ws_port:
+            self._ws_port = free_port(self._host)
             return True
         return False
 
