@@ -174,6 +174,7 @@ SERVER_KINDS: Dict[str, Callable[[Material], Dict[str, Any]]] = {
     "mtls": lambda m: _tls(m, tls_ca=str(m.workdir / "ca.pem"), tls_verify=True),
     "tls-first": lambda m: _tls(m, tls_handshake_first=True),
     "tls-hostname": lambda m: _tls(m, "internal"),
+    "websocket": lambda m: {"websocket": True},  # the block's address is the websocket port
 }
 NO_SERVER_KINDS = ("down", "none")
 
@@ -190,7 +191,11 @@ class Servers:
             return free_port()  # nothing listens there
         if kind not in self.running:
             self.running[kind] = NatsServer(**SERVER_KINDS[kind](self.material)).start()
-        return self.running[kind].port
+        server = self.running[kind]
+        if kind == "websocket":
+            assert server.websocket_port is not None
+            return server.websocket_port
+        return server.port
 
     def close(self) -> None:
         for server in self.running.values():
