@@ -245,7 +245,7 @@ class WSStream(transport.Layered):
 
     # -- writing ------------------------------------------------------------
 
-    def _frame(self, payload: bytes, opcode: int = ws.OP_BINARY) -> bytes:
+    def _frame(self, payload: ws.Buffer, opcode: int = ws.OP_BINARY) -> bytes:
         return ws.encode_frame(payload, os.urandom(4) if self.mask else None, opcode)
 
     def send(self, data: memoryview) -> int:
@@ -253,7 +253,7 @@ class WSStream(transport.Layered):
         completed no frame: a half-written frame is never delivered by the server."""
         if self.closed:
             raise OSError("nats: WebSocket stream closed")
-        frame = self._frame(bytes(data))
+        frame = self._frame(data)  # the view itself: no copy here
         with self._wlock:
             self.inner.sendall(frame)
         if self._pong_due is not None:

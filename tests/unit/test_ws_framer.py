@@ -167,6 +167,15 @@ def test_mask_is_an_involution_at_any_offset() -> None:
     assert ws.mask(b"", key) == b""
 
 
+@pytest.mark.parametrize("n", [1, 3, 4, 1000, 32 * 1024, 32 * 1024 + 1, 100_003])
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_mask_matches_the_byte_by_byte_definition(n: int, offset: int) -> None:
+    key = b"\x9a\x07\xf3\x41"
+    data = bytes((i * 7 + 3) % 256 for i in range(n))
+    want = bytes(b ^ key[(i + offset) % 4] for i, b in enumerate(data))
+    assert ws.mask(data, key, offset) == want
+
+
 def test_decoder_streams_a_large_frame_as_it_arrives() -> None:
     dec = ws.FrameDecoder()
     frame = ws.encode_frame(b"a" * 1000)
