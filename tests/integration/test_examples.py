@@ -393,6 +393,32 @@ def check_survive_restart(server: NatsServer, start: Callable[..., Running]) -> 
             gate.close()
 
 
+def check_js_consume_worker(server: NatsServer, start: Callable[..., Running]) -> None:
+    # A JetStream server of its own, stopped and started while the worker runs.
+    import natsync.jetstream
+
+    with NatsServer(jetstream=True) as own:
+        worker = start("js_consume_worker.py", own.url, "--count", "20")
+        worker.wait_for("^waiting for orders$")
+        with natsync.connect(own.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1) as nc:
+            js = natsync.jetstream.new(nc)
+            for i in range(10):
+                js.publish("orders.new", b"order %d" % i)
+            for i in range(10):
+                worker.wait_for(rf"^order {i + 1}: order {i}$")
+            own.stop()
+            worker.wait_for("^disconnected$")
+            own.start()
+            worker.wait_for("^reconnected$")
+            nc.flush(timeout=WAIT)
+            for i in range(10, 20):
+                js.publish("orders.new", b"order %d" % i)
+            for i in range(10, 20):
+                worker.wait_for(rf"^order {i + 1}: order {i}$")
+            out = worker.finish()
+        assert "done: 20 orders handled" in lines(out)
+
+
 def check_request_timeouts(server: NatsServer, start: Callable[..., Running]) -> None:
     out = run_ok("request_timeouts.py", server.url)
     assert lines(out) == [
@@ -489,6 +515,7 @@ SCENARIOS: Dict[str, Callable[[NatsServer, Callable[..., Running]], None]] = {
     "drain.py": check_drain,
     "worker_service.py": check_worker_service,
     "survive_restart.py": check_survive_restart,
+    "js_consume_worker.py": check_js_consume_worker,
     "request_timeouts.py": check_request_timeouts,
     "wildcards.py": check_wildcards,
     "auto_unsubscribe.py": check_auto_unsubscribe,

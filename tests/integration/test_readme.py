@@ -166,6 +166,7 @@ def _tls(m: Material, name: str = "server", **kwargs: Any) -> Dict[str, Any]:
 
 SERVER_KINDS: Dict[str, Callable[[Material], Dict[str, Any]]] = {
     "plain": lambda m: {},
+    "jetstream": lambda m: {"jetstream": True},
     "userpass": lambda m: {"user": "alice", "password": "s3cret"},
     "token": lambda m: {"token": "s3cret-t0ken"},
     "nkey": lambda m: {"config": f'authorization {{ users = [ {{ nkey: "{m.nkey_public}" }} ] }}'},
