@@ -583,10 +583,7 @@ class KeyValue:
         )
         if len(subjects) > 1:
             config.filter_subjects = subjects
-        subscribe: Any = getattr(self._js, "subscribe", None)
-        if subscribe is None:  # until the JetStream layer has push subscriptions
-            raise js_errors.Error("watch needs JetStreamContext.subscribe, which this build lacks")
-        sub = subscribe(
+        sub = self._js.subscribe(
             subjects[0] if len(subjects) == 1 else self._pre + ">",
             stream=self._stream,
             config=config,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
+import queue
+import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Optional
 
 import pytest
 
@@ -124,3 +128,87 @@ def test_del_key_and_rm_bucket(server: NatsServer, capsys: Any) -> None:
             nc.jetstream().key_value(name)
         code, _, err = kv_cli(server, capsys, "del", name, "-f")
         assert code == 1 and f"no bucket '{name}'" in err
+
+
+def test_history(server: NatsServer, capsys: Any) -> None:
+    name = bucket_name()
+    with natsync.connect(server.url) as nc:
+        kv = nc.jetstream().create_key_value(bucket=name, history=5)
+        kv.put("k", b"one")
+        kv.put("k", b"two")
+        kv.delete("k")
+    code, out, err = kv_cli(server, capsys, "history", name, "k")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"History for {name} > k"
+    assert lines[1].split() == ["Key", "Revision", "Op", "Created", "Length", "Value"]
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("k", "1", "PUT"), ("k", "2", "PUT"), ("k", "3", "DEL")]
+    assert rows[0][-2:] == ["3", "one"] and rows[2][-1] == "0"
+    code, _, err = kv_cli(server, capsys, "history", name, "never")
+    assert code == 1 and "no history" in err
+
+
+class Proc:
+    """``python -m natsync ARGS`` in the background; its stdout lines in a queue."""
+
+    def __init__(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        self.p = subprocess.Popen([sys.executable, "-m", "natsync", *args], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.lines: queue.Queue[Optional[str]] = queue.Queue()
+        self.err: List[str] = []
+        assert self.p.stdout is not None and self.p.stderr is not None
+        out, err = self.p.stdout, self.p.stderr
+        self.threads = [threading.Thread(target=self._read, args=(out,), daemon=True),
+                        threading.Thread(target=lambda: self.err.extend(
+                            line.decode() for line in iter(err.readline, b"")), daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.put(line.decode().rstrip("\n"))
+        self.lines.put(None)
+
+    def line(self) -> Optional[str]:
+        try:
+            return self.lines.get(timeout=WAIT)
+        except queue.Empty:
+            self.p.kill()
+            pytest.fail(f"no output within {WAIT}s; stderr: {''.join(self.err)}")
+
+    def finish(self) -> int:
+        try:
+            code = self.p.wait(timeout=WAIT)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+        for t in self.threads:
+            t.join(timeout=WAIT)
+        return code
+
+
+def test_watch(server: NatsServer, capsys: Any) -> None:
+    name = bucket_name()
+    with natsync.connect(server.url) as nc:
+        kv = nc.jetstream().create_key_value(bucket=name)
+        kv.put("cfg.a", b"1")
+        kv.put("other", b"x")
+        watch = Proc("-s", server.url, "kv", "watch", name, "cfg.>", "--count", "3")
+        try:
+            first = watch.line()
+            assert first is not None and first.endswith(f"PUT {name} > cfg.a: 1")
+            assert first.startswith("[20")
+            kv.put("cfg.b", b"2")
+            line = watch.line()
+            assert line is not None and line.endswith(f"PUT {name} > cfg.b: 2")
+            kv.delete("cfg.a")
+            line = watch.line()
+            assert line is not None and line.endswith(f"DEL {name} > cfg.a")
+            assert watch.line() is None  # exits after --count 3
+        finally:
+            code = watch.finish()
+        assert code == 0, watch.err

@@ -496,6 +496,25 @@ def check_reconnect_buffer_policies(server: NatsServer, start: Callable[..., Run
     assert code == 1 and "pass the URL of a server that is not running" in err
 
 
+def check_kv_config_watch(server: NatsServer, start: Callable[..., Running]) -> None:
+    with NatsServer(jetstream=True) as js_server:  # the shared server has no JetStream
+        out = run_ok("kv_config_watch.py", js_server.url, "--threads", "3")
+        with natsync.connect(js_server.url) as nc:  # the example removed its bucket
+            with pytest.raises(errors.Error):
+                nc.jetstream().key_value("example_config")
+    got = lines(out)
+    assert got[-1] == "all 3 workers saw every value in order: info -> debug -> warning -> error"
+    for n in (1, 2, 3):
+        mine = [line for line in got if line.startswith(f"worker-{n}: ")]
+        assert mine == [
+            f"worker-{n}: log level is now info (revision 1)",
+            f"worker-{n}: log level is now debug (revision 2)",
+            f"worker-{n}: log level is now warning (revision 3)",
+            f"worker-{n}: log level is now error (revision 4)",
+            f"worker-{n}: stopping at revision 5",
+        ]
+
+
 def check_runs(name: str) -> Callable[[NatsServer, Callable[..., Running]], None]:
     """The default for an example without a scenario: it exits 0 against a live server."""
 
@@ -521,6 +540,7 @@ SCENARIOS: Dict[str, Callable[[NatsServer, Callable[..., Running]], None]] = {
     "auto_unsubscribe.py": check_auto_unsubscribe,
     "slow_consumer.py": check_slow_consumer,
     "reconnect_buffer_policies.py": check_reconnect_buffer_policies,
+    "kv_config_watch.py": check_kv_config_watch,
 }
 
 

@@ -190,25 +190,29 @@ def test_create_and_update(kv: KeyValue) -> None:
         kv.update("c", b"x")
 
 
-def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, server: NatsServer) -> None:
+@pytest.mark.parametrize("shared", [True, False], ids=["one-connection", "own-connections"])
+def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, server: NatsServer, shared: bool) -> None:
+    """8 threads each add 1 to one counter 200 times with update(last=) and retry."""
     kv.put("counter", b"0")
     failures: List[BaseException] = []
-    conflicts = [0]
-    lock = threading.Lock()
+
+    def increment_200(mine: KeyValue) -> None:
+        for _ in range(200):
+            while True:
+                e = mine.get("counter")
+                try:
+                    mine.update("counter", str(int(e.value or b"0") + 1).encode(), last=e.revision)
+                    break
+                except js_errors.KeyWrongLastSequenceError:
+                    continue  # another thread got there first: read again
 
     def worker() -> None:
         try:
-            with natsync.connect(server.url) as own:
-                mine = own.jetstream(timeout=WAIT).key_value(kv.bucket)
-                for _ in range(200):
-                    while True:
-                        e = mine.get("counter")
-                        try:
-                            mine.update("counter", str(int(e.value or b"0") + 1).encode(), last=e.revision)
-                            break
-                        except js_errors.KeyWrongLastSequenceError:
-                            with lock:
-                                conflicts[0] += 1
+            if shared:
+                increment_200(kv)
+            else:
+                with natsync.connect(server.url) as own:
+                    increment_200(own.jetstream(timeout=WAIT).key_value(kv.bucket))
         except BaseException as exc:  # reported below
             failures.append(exc)
 
@@ -219,7 +223,25 @@ def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, server: NatsServer) 
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads)
     assert not failures, failures
-    assert kv.get("counter").value == b"1600"
+    final = kv.get("counter")
+    assert final.value == b"1600"
+    assert final.revision is not None and final.revision >= 1601
+
+
+def test_bucket_without_direct_get(js: Any) -> None:
+    kv = js.create_key_value(bucket=bucket_name(), direct=False, history=2)
+    assert kv.status().stream_info.config.allow_direct is False
+    kv.put("k", b"v1")
+    kv.put("k", b"v2")
+    e = kv.get("k")
+    assert (e.value, e.revision) == (b"v2", 2) and e.created is not None
+    assert kv.get("k", revision=1).value == b"v1"
+    kv.delete("k")
+    with pytest.raises(js_errors.KeyNotFoundError) as info:
+        kv.get("k")
+    assert info.value.op == "DEL"
+    with pytest.raises(js_errors.KeyNotFoundError):
+        kv.get("missing")
 
 
 def test_history_limit_and_status(kv: KeyValue) -> None:
