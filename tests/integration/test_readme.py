@@ -176,7 +176,6 @@ SERVER_KINDS: Dict[str, Callable[[Material], Dict[str, Any]]] = {
     "tls-first": lambda m: _tls(m, tls_handshake_first=True),
     "tls-hostname": lambda m: _tls(m, "internal"),
     "websocket": lambda m: {"websocket": True},  # the block's address is the websocket port
-    "jetstream": lambda m: {"jetstream": True},
 }
 NO_SERVER_KINDS = ("down", "none")
 
