@@ -140,6 +140,20 @@ class Msg:
         self._ack_client(True).publish(self.reply, jsack.term_payload(reason))
         self._ackd = True
 
+    # nats.py v3 (natsync.jetstream) spells some of these differently; same acks.
+    def double_ack(self, timeout: float = 1.0) -> None:
+        """:meth:`ack_sync` under nats.py v3's name: ack and wait for the server's
+        confirmation (TimeoutError if none comes within ``timeout``)."""
+        self.ack_sync(timeout=timeout)
+
+    def nak_with_delay(self, delay: float) -> None:
+        """``nak(delay)`` under nats.py v3's name."""
+        self.nak(delay)
+
+    def term_with_reason(self, reason: str) -> None:
+        """``term(reason)`` under nats.py v3's name."""
+        self.term(reason)
+
     def __repr__(self) -> str:
         data = self.data if len(self.data) <= 64 else self.data[:64] + b"..."
         extra = f", reply={self.reply!r}" if self.reply else ""

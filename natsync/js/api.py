@@ -216,6 +216,11 @@ class PubAck(Base):
     domain: Optional[str] = None
     duplicate: Optional[bool] = None
 
+    @property
+    def sequence(self) -> int:
+        """``seq`` under nats.py v3's name (``natsync.jetstream``'s PublishAck)."""
+        return self.seq
+
 
 @dataclass
 class Placement(Base):

@@ -272,3 +272,26 @@ def test_ordered_consumer_delivers_in_order_and_filters(nc: natsync.Client) -> N
     second = [m.data for m in oc2.fetch(max_messages=100, max_wait=1)]
     assert first + second == [b"%d" % i for i in range(50)] + [b"other"]
     oc2.close()
+
+
+def test_message_acks_under_both_generations_of_names(nc: natsync.Client) -> None:
+    js = jetstream.new(nc)
+    st = stream_with(js, 0)
+    acks = [js.publish(f"{st.name}.x", b"%d" % i) for i in range(5)]
+    assert [a.sequence for a in acks] == [a.seq for a in acks] == [1, 2, 3, 4, 5]
+    c = st.create_consumer(name="w", ack_policy="explicit", ack_wait=30.0)
+    msgs = list(c.fetch(max_messages=5, max_wait=2))
+    assert [m.metadata.sequence.stream for m in msgs] == [1, 2, 3, 4, 5]
+    assert msgs[0].metadata.stream == st.name and msgs[0].metadata.consumer == "w"
+    msgs[0].double_ack(timeout=5.0)
+    msgs[1].in_progress()
+    msgs[1].in_progress()  # not final: repeatable
+    msgs[1].ack()
+    msgs[2].term_with_reason("bad order")
+    msgs[3].nak_with_delay(0.2)
+    msgs[4].nak()
+    with pytest.raises(errors.MsgAlreadyAckdError):
+        msgs[0].double_ack()
+    # the two naks come back (the delayed one later), nothing else does
+    again = sorted(m.data for m in c.fetch(max_messages=5, max_wait=3))
+    assert again == [b"3", b"4"]
