@@ -250,15 +250,20 @@ def mask(data: Buffer, key: bytes, offset: int = 0) -> bytes:
 
     Big-integer XORs: C speed without a per-byte Python loop.
     """
+    parts = _masked_parts(data, key, offset)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _masked_parts(data: Buffer, key: bytes, offset: int = 0) -> List[bytes]:
     n = len(data)
     if not n:
-        return b""
+        return [b""]
     k = offset % 4
     if k:
         key = key[k:] + key[:k]
     fb = int.from_bytes
     if n <= _MASK_SLICE:
-        return (fb(data, "little") ^ fb((key * ((n >> 2) + 1))[:n], "little")).to_bytes(n, "little")
+        return [(fb(data, "little") ^ fb((key * ((n >> 2) + 1))[:n], "little")).to_bytes(n, "little")]
     step = _MASK_SLICE
     kint = fb(key * (step >> 2), "little")
     view = memoryview(data)
@@ -271,7 +276,7 @@ def mask(data: Buffer, key: bytes, offset: int = 0) -> bytes:
         out.append((fb(view[end:], "little") ^ fb((key * ((r >> 2) + 1))[:r], "little"))
                    .to_bytes(r, "little"))
     view.release()
-    return b"".join(out)
+    return out
 
 
 def _header(opcode: int, length: int, masked: bool, fin: bool) -> bytes:
@@ -291,7 +296,8 @@ def encode_frame(payload: Buffer, mask_key: Optional[bytes] = None, opcode: int 
         return b"".join((_header(opcode, len(payload), False, fin), payload))
     if len(mask_key) != 4:
         raise ValueError("a WebSocket mask key is 4 bytes")
-    return _header(opcode, len(payload), True, fin) + mask_key + mask(payload, mask_key)
+    parts = _masked_parts(payload, mask_key)
+    return b"".join((_header(opcode, len(payload), True, fin), mask_key, *parts))
 
 
 def close_payload(code: int, reason: str = "") -> bytes:

@@ -481,3 +481,20 @@ def test_parse_url_errors_hide_user_info(text: str) -> None:
         parse_url(text)
     assert "hunter2" not in str(info.value)
     assert "alice" not in str(info.value)
+
+
+def test_websocket_urls_ports_paths_and_flags() -> None:
+    assert parse_url("ws://h").geturl() == "ws://h:80"
+    assert parse_url("wss://u:p@h/nats/ws").geturl() == "wss://u:p@h:443/nats/ws"
+    assert parse_url("ws://h:8080/").geturl() == "ws://h:8080"
+    pool = ServerPool(urls("ws://a:1", "wss://b:2", "nats://c:3", "tls://d:4"), randomize=False)
+    assert [(s.websocket, s.tls) for s in pool] == [
+        (True, False), (True, True), (False, False), (False, True)]
+    with pytest.raises(ValueError, match="path"):
+        parse_url("nats://h:4222/nats")
+
+
+def test_add_discovered_keeps_the_websocket_scheme() -> None:
+    pool = ServerPool(urls("wss://a:443"), randomize=False)
+    (added,) = pool.add_discovered(["b:8443"], tls=True, randomize=False, scheme="wss")
+    assert added.uri.geturl() == "wss://b:8443" and added.discovered and added.websocket
