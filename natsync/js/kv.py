@@ -81,7 +81,6 @@ KV_PRE_TEMPLATE = "$KV.{bucket}."
 KV_MAX_HISTORY = 64
 #: The duplicate window of a bucket: two minutes, or the bucket's TTL when that is shorter.
 KV_DUPLICATE_WINDOW = 120.0
-#: A value is delivered through the client's usual request timeout unless the context has one.
 DEFAULT_PURGE_DELETES_OLDER_THAN = 30 * 60
 
 VALID_BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -566,7 +565,7 @@ class KeyValue:
         if cb is not None and not callable(cb):
             raise js_errors.InvalidArgumentError(f"cb must be callable, got {cb!r}")
         watcher = _Watcher(self._name, self._pre, ignore_deletes=ignore_deletes,
-                             timeout=_context_timeout(self._js))
+                             timeout=self._js.timeout)
         if include_history:
             policy = api.DeliverPolicy.ALL
         elif updates_only:
@@ -636,7 +635,3 @@ class KeyValue:
 def _past(op: Optional[str]) -> str:
     return {KV_DEL: "deleted", KV_PURGE: "purged"}.get(op or "", "removed")
 
-
-def _context_timeout(js: Any) -> float:
-    timeout = getattr(js, "timeout", None)
-    return float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 5.0

@@ -34,6 +34,11 @@ class JetStreamManager:
         self._prefix = self._api.prefix
         self._timeout = self._api.timeout
 
+    @property
+    def timeout(self) -> float:
+        """The default timeout of this context's requests, in seconds."""
+        return self._timeout
+
     # ------------------------------------------------------------- account
     def account_info(self) -> api.AccountInfo:
         """The account's JetStream usage and limits."""

@@ -309,3 +309,17 @@ def test_watch_goes_on_across_a_reconnect(server: NatsServer) -> None:
             assert brief(take(w, 1)) == [("after", b"2", None)]
             with pytest.raises(errors.TimeoutError):
                 w.updates(timeout=0.5)
+
+
+def test_callback_watch_thread_ends_when_the_client_closes(server: NatsServer) -> None:
+    items: List[Any] = []
+    with natsync.connect(server.url) as nc:
+        js = nc.jetstream(timeout=7.5)
+        assert js.timeout == 7.5
+        kv = js.create_key_value(bucket=bucket_name())
+        w = kv.watchall(cb=items.append)
+        wait_until(lambda: items == [None], "the marker")
+    # closed without stop(): the watcher thread ends by itself (the leak check verifies it)
+    wait_until(lambda: not any(t.name == f"natsync-kv-watch-{kv.bucket}" and t.is_alive()
+                               for t in threading.enumerate()), "the watcher thread to end")
+    w.stop()  # still fine afterwards
