@@ -20,10 +20,10 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Union
 from urllib.parse import ParseResult
 
-from . import _io, _reconnect, _shutdown, errors, transport
+from . import _io, _reconnect, _request_many, _shutdown, errors, transport
 from ._callbacks import CallbackThread
 from ._jsentry import JetStreamEntry
 from ._request import _connect_failure, _RespMux, _Waiter
@@ -485,6 +485,14 @@ class Client(JetStreamEntry):
                 f"nats: no responders available for request on {subject!r}: nobody is "
                 "subscribed to it; start a responder or check the subject")
         return msg
+
+    def request_many(self, subject: str, payload: bytes = b"", timeout: float = 1.0,
+                     max_msgs: Optional[int] = None, stall: Optional[float] = None,
+                     headers: Optional[Headers] = None) -> Iterator[Msg]:
+        """Send one request and yield every reply until ``timeout`` seconds pass,
+        ``max_msgs`` replies came, or (after the first) none came for ``stall`` seconds.
+        Sent when iteration starts; raises NoRespondersError when nobody listens."""
+        return _request_many.request_many(self, subject, payload, timeout, max_msgs, stall, headers)
 
     # =============================================================== flush
     def flush(self, timeout: float = 10.0) -> None:

@@ -1,0 +1,104 @@
+"""A service request as a handler sees it, and ServiceError."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from .. import errors
+from ..msg import Headers, Msg
+
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
+class ServiceError(errors.Error):
+    """Raise it in a handler to answer with an error: ``code`` (a number, as a str)
+    and ``description`` go out in the ``Nats-Service-Error-Code`` and
+    ``Nats-Service-Error`` headers. Its ``repr`` is ``"code:description"``, as nats-py's."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}:{description}")
+        self.code = str(code)
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"{self.code}:{self.description}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServiceError):
+            return NotImplemented
+        return (self.code, self.description) == (other.code, other.description)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"code": self.code, "description": self.description}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> ServiceError:
+        return cls(code=data.get("code", ""), description=data.get("description", ""))
+
+
+def service_error(msg: Msg) -> Optional[ServiceError]:
+    """The error a service answered with, or None when ``msg`` is not an error reply."""
+    h = msg.headers
+    if not h or (ERROR_CODE_HEADER not in h and ERROR_HEADER not in h):
+        return None
+    code, desc = h.get(ERROR_CODE_HEADER, ""), h.get(ERROR_HEADER, "")
+    return ServiceError(code if isinstance(code, str) else ",".join(code),
+                        desc if isinstance(desc, str) else ",".join(desc))
+
+
+class Request:
+    """A request to an endpoint: ``subject``, ``headers``, ``data``, and the ways to answer."""
+
+    __slots__ = ("_msg", "_error", "_responded")
+
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        self._error: Optional[Tuple[str, str]] = None
+        self._responded = False
+
+    @property
+    def subject(self) -> str:
+        """The subject the request was sent to."""
+        return self._msg.subject
+
+    @property
+    def reply(self) -> str:
+        """The subject the answer goes to."""
+        return self._msg.reply
+
+    @property
+    def headers(self) -> Optional[Headers]:
+        """The request's headers (None when it has none)."""
+        return self._msg.headers
+
+    @property
+    def data(self) -> bytes:
+        """The request's payload."""
+        return self._msg.data
+
+    @property
+    def msg(self) -> Msg:
+        """The underlying message."""
+        return self._msg
+
+    def respond(self, data: bytes = b"", headers: Optional[Headers] = None) -> None:
+        """Send ``data`` (with ``headers``, none by default) to the requester."""
+        self._responded = True
+        # headers={} sends none: Msg.respond would otherwise echo the request's headers
+        self._msg.respond(data, headers if headers is not None else {})
+
+    def respond_error(self, code: str, description: str, data: bytes = b"",
+                      headers: Optional[Headers] = None) -> None:
+        """Send an error answer: ``code`` and ``description`` in the ADR-32 headers.
+        The endpoint counts it as an error, and it becomes its ``last_error``."""
+        h: Headers = dict(headers) if headers else {}
+        h[ERROR_HEADER] = description
+        h[ERROR_CODE_HEADER] = str(code)
+        self._error = (str(code), description)
+        self.respond(data, headers=h)
+
+    def __repr__(self) -> str:
+        return f"<Request subject={self.subject!r} data={self.data[:64]!r}>"
