@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from random import randint
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from . import errors
+from . import _cli_micro, errors
 from ._version import __version__
 from .nuid import next_nuid
 
@@ -398,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     p.add_argument("--no-progress", action="store_true", help="draw no progress on stderr")
 
+    _cli_micro.register(add("micro", _cli_micro.HELP))
+
     p = add("demo", "start a nats-server, crash it mid-stream, and watch nothing get lost")
     p.add_argument("--count", type=_positive_int, default=300,
                    help="messages to publish (default: 300)")
@@ -653,6 +655,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": cmd_bench,
     "demo": cmd_demo,
     "kv": cmd_kv,
+    "micro": lambda args: _cli_micro.run(args, connect),
 }
 
 

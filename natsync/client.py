@@ -671,6 +671,12 @@ class Client(JetStreamEntry):
         else:
             log.error("natsync: %s", exc)
 
+    def report_error(self, exc: BaseException) -> None:
+        """Pass ``exc`` to ``error_cb`` on the client's event thread (or log it when there
+        is none), as for a message callback that raised. For code built on the client
+        (services, consumers) whose own threads run application code."""
+        self._report_callback_error(exc, "")
+
     def _callback_failed(self, exc: Exception) -> None:
         opts = self._opts
         if opts is not None and opts.error_cb is not None:

@@ -1,11 +1,12 @@
 """Service, Group and the endpoints: ADR-32 on natsync's public client API.
 
-Threads: every endpoint subscription and every discovery subscription runs its
-callback on a thread of its own (natsync's callback subscriptions). An endpoint
-with ``max_concurrency=N`` has N subscriptions in its queue group, so N requests
-run at once; with 1 its requests run one at a time, in order. A handler that
-raises is answered with an error, counted, and re-raised to the client, which
-passes it to ``error_cb``; the service goes on.
+Threads: an endpoint has one subscription (in its queue group unless disabled)
+and ``max_concurrency`` worker threads (``natsync-micro-...``) taking requests
+from it, so a slow handler holds up neither another endpoint nor, with more than
+one worker, the other requests of its own; with 1 worker the requests run one at
+a time, in order. The nine discovery subscriptions answer on their callback
+threads. A handler that raises is answered with an error, counted, and passed to
+the client's ``error_cb`` (``Client.report_error``); the service goes on.
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ class Endpoint:
         self.name = config.name
         self.subject = subject
         self.queue_group = queue[0] or ""
-        self._queue_disabled = queue[1]
         self.metadata: Dict[str, str] = dict(config.metadata or {})
         self._handler = config.handler
         self._concurrency = config.max_concurrency
@@ -83,26 +83,35 @@ class Endpoint:
         self._processing_time = 0
         self._last_error: Optional[str] = None
         self._discard = False  # set when stop() gave up waiting: queued requests are dropped
-        self._subs: List[Subscription] = []
+        self._sub: Optional[Subscription] = None
+        self._workers: List[threading.Thread] = []
 
     def _start(self, nc: Client) -> None:
-        queue = self.queue_group
-        if self._queue_disabled and self._concurrency > 1:
-            # every instance still gets every request; within this one the N workers share them
-            queue = f"_micro.{self._service.id}.{self.name}.{len(self._service._endpoints)}"
-        try:
-            for _ in range(self._concurrency):
-                self._subs.append(nc.subscribe(self.subject, queue=queue, cb=self._handle))
-        except errors.Error:
-            self._unsubscribe()
-            raise
+        self._sub = nc.subscribe(self.subject, queue=self.queue_group)
+        label = f"{self._service.name}.{self.name}"
+        self._workers = [threading.Thread(target=self._work, name=f"natsync-micro-{label}-{i}"[:60],
+                                          daemon=True)
+                         for i in range(self._concurrency)]
+        for t in self._workers:
+            t.start()
 
-    def _unsubscribe(self) -> None:
-        for sub in self._subs:
+    def _work(self) -> None:
+        """A worker: take the next request from the endpoint's queue and handle it,
+        until the subscription ends (stopped, or the connection closed)."""
+        sub = self._sub
+        assert sub is not None
+        while True:
             try:
-                sub.unsubscribe()
+                msg = sub.next_msg(timeout=None)
             except errors.Error:
-                pass
+                return
+            self._handle(msg)
+
+    def _join(self, deadline: float) -> None:
+        me = threading.current_thread()
+        for t in self._workers:
+            if t is not me:
+                t.join(max(deadline - time.monotonic(), 0.0))
 
     def _handle(self, msg: Msg) -> None:
         if self._discard:
@@ -136,7 +145,7 @@ class Endpoint:
                 self._num_errors += 1
                 self._last_error = f"{code}:{desc}"
         if raised is not None:
-            raise raised  # the client passes it to error_cb and goes on
+            self._service._client.report_error(raised)  # to error_cb; the service goes on
 
     def _stats(self) -> EndpointStats:
         with self._lock:
@@ -355,24 +364,29 @@ class Service:
         with self._lock:
             endpoints = list(self._endpoints)
         work: List[Tuple[Optional[Endpoint], Subscription]] = [
-            (ep, sub) for ep in endpoints for sub in ep._subs]
+            (ep, ep._sub) for ep in endpoints if ep._sub is not None]
         work += [(None, sub) for sub in self._subscriptions.values()]
 
         def drain(ep: Optional[Endpoint], sub: Subscription) -> None:
+            # UNSUB now; the requests already queued are still handled, up to the deadline
             try:
                 sub.drain(timeout=max(deadline - time.monotonic(), 0.001))
             except errors.DrainTimeoutError:
                 if ep is not None:
                     ep._discard = True
             except errors.Error:
-                pass  # already gone (connection closed or unsubscribed)
+                pass  # already gone (the connection closed)
 
         threads = [threading.Thread(target=drain, args=w, daemon=True,
-                                    name=f"natsync-micro-drain-{self._name}") for w in work]
+                                    name=f"natsync-micro-drain-{self._name}"[:60]) for w in work]
         for t in threads:
             t.start()
         for t in threads:
             t.join(max(deadline - time.monotonic(), 0.0) + 1.0)
+        for ep in endpoints:
+            ep._join(deadline)
+            if any(t.is_alive() and t is not threading.current_thread() for t in ep._workers):
+                ep._discard = True  # a handler outlived the timeout: drop what is still queued
         self._stopped.set()
 
     def __enter__(self) -> Service:

@@ -515,6 +515,16 @@ def check_kv_config_watch(server: NatsServer, start: Callable[..., Running]) -> 
         ]
 
 
+def check_micro_service(server: NatsServer, start: Callable[..., Running]) -> None:
+    out = lines(run_ok("micro_service.py", server.url))
+    for line in ("add -> 5", "div -> 0.25", "div by zero -> error 400: division by zero",
+                 "error_cb: 400:division by zero", "add: 1 requests, 0 errors",
+                 "div: 2 requests, 1 errors, last error 400:division by zero", "stopped: True"):
+        assert line in out, (line, out)
+    (found,) = [ln for ln in out if ln.startswith("found calc 1.0.0 (")]
+    assert found.endswith("): calc.add, calc.div")
+
+
 def check_runs(name: str) -> Callable[[NatsServer, Callable[..., Running]], None]:
     """The default for an example without a scenario: it exits 0 against a live server."""
 
@@ -541,6 +551,7 @@ SCENARIOS: Dict[str, Callable[[NatsServer, Callable[..., Running]], None]] = {
     "slow_consumer.py": check_slow_consumer,
     "reconnect_buffer_policies.py": check_reconnect_buffer_policies,
     "kv_config_watch.py": check_kv_config_watch,
+    "micro_service.py": check_micro_service,
 }
 
 

@@ -23,6 +23,7 @@ CLIENT_METHODS = {
     "new_inbox": [],
     "force_reconnect": [],
     "unsent_messages": [],
+    "request_many": ["subject", "payload", "timeout", "max_msgs", "stall", "headers"],
 }
 CLIENT_PROPERTIES = [
     "is_connected", "is_reconnecting", "is_closed", "is_draining", "connected_url", "servers",
@@ -100,3 +101,18 @@ def test_connect_options_match_the_contract() -> None:
         "lame_duck_mode_cb",
     ):
         assert name in fields, name
+
+
+def test_micro_surface() -> None:
+    from natsync import micro
+
+    for name in ("add_service", "Service", "ServiceConfig", "EndpointConfig", "GroupConfig", "Group",
+                 "Request", "ServiceError", "ServiceStats", "ServiceInfo", "ServicePing",
+                 "EndpointStats", "EndpointInfo", "ping", "info", "stats"):
+        assert name in micro.__all__ and hasattr(micro, name), name
+    assert list(inspect.signature(micro.add_service).parameters) == ["nc", "config", "kwargs"]
+    for cls in (micro.Service, micro.Group):
+        assert list(inspect.signature(cls.add_endpoint).parameters) == ["self", "config", "kwargs"]
+        assert list(inspect.signature(cls.add_group).parameters) == ["self", "config", "kwargs"]
+    assert list(inspect.signature(micro.Request.respond_error).parameters) == [
+        "self", "code", "description", "data", "headers"]
