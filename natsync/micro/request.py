@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .. import errors
 from ..msg import Headers, Msg
@@ -52,12 +52,20 @@ def service_error(msg: Msg) -> Optional[ServiceError]:
 class Request:
     """A request to an endpoint: ``subject``, ``headers``, ``data``, and the ways to answer."""
 
-    __slots__ = ("_msg", "_error", "_responded")
+    __slots__ = ("_msg", "_error", "_responded", "_on_error")
 
-    def __init__(self, msg: Msg) -> None:
+    def __init__(self, msg: Msg, on_error: Optional[Callable[[str, str, bool], None]] = None) -> None:
         self._msg = msg
         self._error: Optional[Tuple[str, str]] = None
         self._responded = False
+        # the endpoint's error counter: (code, description, first error of this request)
+        self._on_error = on_error
+
+    def _record_error(self, code: str, description: str) -> None:
+        first = self._error is None
+        self._error = (code, description)
+        if self._on_error is not None:
+            self._on_error(code, description, first)
 
     @property
     def subject(self) -> str:
@@ -94,10 +102,14 @@ class Request:
                       headers: Optional[Headers] = None) -> None:
         """Send an error answer: ``code`` and ``description`` in the ADR-32 headers.
         The endpoint counts it as an error, and it becomes its ``last_error``."""
+        self._record_error(str(code), description)  # counted before the requester sees it
+        self._send_error(str(code), description, data, headers)
+
+    def _send_error(self, code: str, description: str, data: bytes = b"",
+                    headers: Optional[Headers] = None) -> None:
         h: Headers = dict(headers) if headers else {}
         h[ERROR_HEADER] = description
-        h[ERROR_CODE_HEADER] = str(code)
-        self._error = (str(code), description)
+        h[ERROR_CODE_HEADER] = code
         self.respond(data, headers=h)
 
     def __repr__(self) -> str:

@@ -117,35 +117,38 @@ class Endpoint:
         if self._discard:
             return
         start = time.perf_counter_ns()
-        req = Request(msg)
+        with self._lock:  # counted before anything is answered, so stats never lag a reply
+            self._num_requests += 1
+        req = Request(msg, self._count_error)
         raised: Optional[Exception] = None
-        code = desc = ""
         _local.service = self._service
         try:
             self._handler(req)
         except ServiceError as exc:
-            raised, code, desc = exc, exc.code, exc.description
+            raised = exc
+            req._record_error(exc.code, exc.description)
         except Exception as exc:  # any other error: a 500 carrying its repr, as nats-py
-            raised, code, desc = exc, "500", repr(exc)
+            raised = exc
+            req._record_error("500", repr(exc))
         finally:
             _local.service = None
-        if raised is not None:
-            if not req._responded and msg.reply:
-                try:
-                    req.respond_error(code, desc)
-                except errors.Error as exc:
-                    raised.__context__ = exc
-        elif req._error is not None:
-            code, desc = req._error
+        if raised is not None and not req._responded and msg.reply:
+            code, desc = req._error or ("500", "")
+            try:
+                req._send_error(code, desc)
+            except errors.Error as exc:
+                raised.__context__ = exc
         elapsed = time.perf_counter_ns() - start
         with self._lock:
-            self._num_requests += 1
             self._processing_time += elapsed
-            if raised is not None or req._error is not None:
-                self._num_errors += 1
-                self._last_error = f"{code}:{desc}"
         if raised is not None:
             self._service._client.report_error(raised)  # to error_cb; the service goes on
+
+    def _count_error(self, code: str, description: str, first: bool) -> None:
+        with self._lock:
+            if first:
+                self._num_errors += 1
+            self._last_error = f"{code}:{description}"
 
     def _stats(self) -> EndpointStats:
         with self._lock:

@@ -395,7 +395,7 @@ def test_discovery_at_three_levels_field_by_field(nc: natsync.Client,
             assert set(e) == EP_STATS_KEYS
         assert (e1["name"], e1["subject"], e1["queue_group"], e1["num_requests"], e1["num_errors"],
                 e1["last_error"], e1["data"]) == ("one", "one", "q", 1, 0, "", None)
-        assert e1["processing_time"] > 0 and e1["average_processing_time"] == e1["processing_time"]
+        assert e1["average_processing_time"] == e1["processing_time"]  # one request
         assert e2["num_requests"] == 0 and e2["average_processing_time"] == 0
         # the typed helpers see the same
         assert {p.id for p in micro.ping(c, "alpha")} == {a1.id, a2.id}
