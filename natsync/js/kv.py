@@ -397,6 +397,10 @@ class KeyValue:
     # ------------------------------------------------------------------ writes
 
     def _check_value(self, key: str, value: Any) -> None:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise js_errors.InvalidArgumentError(
+                f"the value for key {key!r} must be bytes-like (bytes, bytearray, memoryview), "
+                f"not {type(value).__name__}; encode text first, e.g. value.encode()")
         limit = self._max_value_size
         if limit is not None and len(value) > limit:
             raise core_errors.MaxPayloadError(

@@ -106,7 +106,14 @@ def test_bad_input_raises_before_sending(js: Any, kv: KeyValue) -> None:
             kv.put(bad, b"x")
         with pytest.raises(js_errors.InvalidKeyError):
             kv.get(bad)
+    for value in ("text", None, 5, [1]):
+        with pytest.raises(js_errors.InvalidArgumentError, match="bytes-like"):
+            kv.put("k", value)  # type: ignore[arg-type]
+        with pytest.raises(js_errors.InvalidArgumentError, match="bytes-like"):
+            kv.update("k", value, last=1)  # type: ignore[arg-type]
     assert kv.status().values == 0  # nothing reached the bucket
+    assert kv.put("k", bytearray(b"ba")) == 1 and kv.put("k", memoryview(b"mv")) == 2
+    assert kv.get("k").value == b"mv"
 
 
 def test_value_over_max_value_size(js: Any) -> None:
