@@ -364,7 +364,9 @@ class KeyValue:
         try:
             return self._get(key, revision)
         except js_errors.KeyDeletedError as err:
-            raise js_errors.KeyNotFoundError(err.entry, err.op, f"key {key!r} was {_past(err.op)}")
+            raise js_errors.KeyNotFoundError(
+                err.entry, err.op,
+                f"{key!r} in bucket {self._name!r} was {_past(err.op)} at revision {err.entry.revision}")
 
     def _get(self, key: str, revision: Optional[int] = None) -> _Entry:
         subject = self._pre + key
@@ -375,10 +377,10 @@ class KeyValue:
                 msg = self._js.get_msg(self._stream, subject=subject, direct=self._direct)
         except js_errors.NotFoundError:
             where = f" at revision {revision}" if revision else ""
-            raise js_errors.KeyNotFoundError(message=f"key {key!r} not found in bucket {self._name!r}{where}")
+            raise js_errors.KeyNotFoundError(message=f"{key!r} in bucket {self._name!r}{where}")
         if msg.subject != subject:
             raise js_errors.KeyNotFoundError(
-                message=f"revision {revision} of bucket {self._name!r} is not key {key!r}")
+                message=f"{key!r} in bucket {self._name!r}: revision {revision} is another key")
         entry = _Entry(
             bucket=self._name,
             key=key,
