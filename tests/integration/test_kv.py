@@ -316,3 +316,14 @@ def test_limit_markers_read_as_purged(js: Any) -> None:
         return False
 
     wait_until(marked, "the server's MaxAge marker")
+
+
+def test_republish(js: Any, nc: natsync.Client) -> None:
+    name = bucket_name()
+    kv = js.create_key_value(bucket=name, republish=api.RePublish(src=f"$KV.{name}.>", dest="repub.>"))
+    sub = nc.subscribe("repub.>")
+    nc.flush()
+    rev = kv.put("a.b", b"hello")
+    msg = sub.next_msg(timeout=WAIT)
+    assert (msg.subject, msg.data) == ("repub.a.b", b"hello")
+    assert msg.headers is not None and msg.headers["Nats-Sequence"] == str(rev)
