@@ -159,3 +159,30 @@ def test_bucket_created_by_one_is_opened_by_the_other(server: NatsServer) -> Non
         kv.put("from.natsync", b"hello")
         assert kv.get("from.natsync").value == b"hello"
         assert js.key_value(ours).get("from.py").value == b"hi"
+
+
+def test_natsync_watch_sees_nats_py_writes(server: NatsServer) -> None:
+    name = bucket_name()
+    with natsync.connect(server.url) as nc:
+        kv = nc.jetstream(timeout=WAIT).create_key_value(bucket=name, history=5)
+        kv.put("seen.before", b"0")
+        with kv.watchall() as w:
+            assert [w.updates(timeout=WAIT).key, w.updates(timeout=WAIT)] == ["seen.before", None]
+
+            async def write() -> None:
+                pnc = await nats.connect(server.url)
+                try:
+                    pkv = await pnc.jetstream().key_value(name)
+                    await pkv.put("live", b"1")
+                    await pkv.delete("live")
+                    await pkv.put("other", b"2")
+                    await pkv.purge("other")
+                finally:
+                    await pnc.close()
+
+            run(write())
+            got = [w.updates(timeout=WAIT) for _ in range(4)]
+            assert [(e.key, e.value, e.revision, e.operation) for e in got] == [
+                ("live", b"1", 2, None), ("live", b"", 3, "DEL"),
+                ("other", b"2", 4, None), ("other", b"", 5, "PURGE"),
+            ]

@@ -323,3 +323,15 @@ def test_callback_watch_thread_ends_when_the_client_closes(server: NatsServer) -
     wait_until(lambda: not any(t.name == f"natsync-kv-watch-{kv.bucket}" and t.is_alive()
                                for t in threading.enumerate()), "the watcher thread to end")
     w.stop()  # still fine afterwards
+
+
+def test_watch_sees_the_servers_limit_markers(js: Any) -> None:
+    kv = js.create_key_value(bucket=bucket_name(), ttl=1.0, limit_marker_ttl=5.0)
+    with kv.watchall() as w:
+        assert w.updates(timeout=WAIT) is None
+        kv.put("session", b"alive")
+        assert brief(take(w, 1)) == [("session", b"alive", None)]
+        # the value ages out: the server writes a MaxAge marker, read as a purge
+        marker = w.updates(timeout=WAIT)
+        assert (marker.key, marker.value, marker.operation) == ("session", b"", "PURGE")
+        assert marker.revision == 2
