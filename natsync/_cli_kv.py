@@ -79,6 +79,7 @@ def register(subs: Any, add_connection_options: Callable[..., None]) -> None:
                          description="Key/Value buckets on JetStream, as `nats kv` has them.")
     add_connection_options(kv, top=False)
     actions = kv.add_subparsers(dest="kv_action", metavar="ACTION")
+    actions.required = True  # `natsync kv` alone is a usage error (exit status 2)
 
     def act(name: str, help_text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text)

@@ -40,6 +40,13 @@ def kv_cli(server: NatsServer, capsys: Any, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def test_kv_needs_an_action(server: NatsServer, capsys: Any) -> None:
+    code, _, err = kv_cli(server, capsys)
+    assert code == 2 and "ACTION" in err
+    code, _, err = kv_cli(server, capsys, "frobnicate")
+    assert code == 2 and "invalid choice" in err
+
+
 def test_add_shows_the_bucket(server: NatsServer, capsys: Any) -> None:
     name = bucket_name()
     code, out, err = kv_cli(server, capsys, "add", name, "--history", "5", "--ttl", "1h",
