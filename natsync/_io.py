@@ -76,17 +76,16 @@ def flush_loop(client: Client, conn: _Conn) -> None:
     sock = conn.sock
     wlock = conn.wlock
     while True:
-        batch = take(gen)
-        if batch is None:
+        data = take(gen)
+        if data is None:
             return
-        data = batch[0] if len(batch) == 1 else b"".join(batch)
         try:
             with wlock:
                 conn.write_since = monotonic()
                 transport.send_all(sock, data)
                 conn.write_since = 0.0
         except transport.PartialSend as ps:
-            ob.requeue_front(unsent_frames(batch, ps.sent))
+            ob.requeue_front(unsent_frames(encode.split_frames(data), ps.sent))
             client._on_lost(conn, ps.cause)
             return
 

@@ -858,11 +858,12 @@ class Client(JetStreamEntry):
     @property
     def stats(self) -> Dict[str, int]:
         ob = self._outbox
+        out_msgs, out_bytes = ob.counts()
         return {
             "in_msgs": self._in_msgs,
-            "out_msgs": ob.out_msgs,
+            "out_msgs": out_msgs,
             "in_bytes": self._in_bytes,
-            "out_bytes": ob.out_bytes,
+            "out_bytes": out_bytes,
             "reconnects": self._reconnects,
             "errors_received": self._errors_received,
             "reconnect_buf_dropped": ob.dropped,

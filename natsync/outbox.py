@@ -1,20 +1,32 @@
-"""The outbox: one lock-guarded deque of encoded frames, in two modes.
+"""The outbox: encoded frames on their way to the socket, in two modes.
 
-*Connected*: ``publish`` appends whole frames and the flusher thread takes them
-all at once, joins them and writes them (coalescing). Past ``pending_size``
-bytes a publisher waits (backpressure), bounded by ``flush_timeout``.
+*Connected*: ``publish`` appends its frame to one ``bytearray`` **without taking
+the lock** (one C-level append, atomic under the GIL), and the payload size to a
+deque that the flusher folds into ``out_msgs``/``out_bytes`` under the lock, so no
+count is lost and publishers never queue on a lock (with 8 publisher threads a
+lock here became a convoy). The flusher takes everything at once and writes it
+(coalescing). Past ``pending_size`` bytes a publisher takes the locked slow path and
+waits (backpressure), bounded by ``flush_timeout``; concurrent publishers can pass
+the check together, so the buffer may exceed ``pending_size`` by at most one frame
+per publishing thread.
 
-*Buffering* (reconnecting, or replaying after a reconnect): the same deque is
-the reconnect buffer. Only message frames are kept (subscriptions are state,
-re-sent from the subscription table), bounded by ``reconnect_buf_size`` bytes
-and ``reconnect_buf_msgs`` messages; ``reconnect_buf_overflow`` decides what
-happens to a frame that does not fit.
+*Buffering* (reconnecting, or replaying after a reconnect): a deque of whole
+message frames is the reconnect buffer, filled under the lock only. Subscriptions
+are state, re-sent from the subscription table, so only message frames are kept,
+bounded by ``reconnect_buf_size`` bytes and ``reconnect_buf_msgs`` messages;
+``reconnect_buf_overflow`` decides what happens to a frame that does not fit.
 
-Frames are kept whole so that, when a write fails, the frames not fully handed
-to the kernel go back to the front and are replayed whole on the next
-connection: a partial frame is never sent.
+The byte buffer holds whole frames only, and the frame boundaries are recovered
+from the protocol itself (:func:`encode.split_frames`) when needed: when a write
+fails, the frames not fully handed to the kernel go back to the front and are
+replayed whole on the next connection, so a partial frame is never sent. A publish
+that raced the moment the connection was lost (it saw *connected*) is moved into
+the reconnect buffer (or, after close, into the unsent messages): accepted frames
+are never lost. Such a frame was accepted under ``pending_size``, like the frames
+queued at that moment, so it is kept even past the reconnect buffer's limits.
 
-Every method here runs under :attr:`Outbox.lock` (taken inside) and does no I/O.
+Every method but :meth:`Outbox.put` runs under :attr:`Outbox.lock` (taken inside,
+or by the caller for ``*_locked``) and does no I/O.
 """
 
 from __future__ import annotations
@@ -22,9 +34,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable, Deque, Iterable, List, Optional
+from typing import Callable, Deque, Iterable, List, Optional, Tuple
 
 from . import errors
+from .protocol.encode import is_msg_frame, split_frames
 
 
 class Ctl(bytes):
@@ -55,9 +68,13 @@ class Outbox:
         self.lock = threading.Lock()
         self.data_ready = threading.Condition(self.lock)  # the flusher waits here
         self.space = threading.Condition(self.lock)  # publishers and emptiness waiters
+        #: connected mode: whole frames as bytes, appended without the lock; never rebound
+        self.buf = bytearray()
+        #: payload sizes of the messages appended without the lock, not yet counted
+        self.lens: Deque[int] = deque()
+        #: buffering mode: the reconnect buffer, whole message frames, under the lock
         self.frames: Deque[bytes] = deque()
-        self.size = 0  # bytes of every frame in the deque
-        self.buf_msgs = 0  # message frames held while buffering
+        self.buf_msgs = 0  # message frames in ``frames``
         self.buf_bytes = 0
         self.mode = NEW
         self.gen = 0  # connection generation the flusher may serve
@@ -70,29 +87,72 @@ class Outbox:
         self.buf_msgs_limit = buf_msgs
         self.overflow = overflow
         self.flush_timeout = flush_timeout
-        self.out_msgs = 0
+        self.out_msgs = 0  # counted under the lock (see counts())
         self.out_bytes = 0
         self.dropped = 0  # evicted by drop_oldest, in total
         self.drop_reported = False  # reported once per outage
         self.closed_reason = "the connection is closed"
+        #: after close: the message frames never sent, oldest first (grows if a
+        #: publish raced the close)
+        self.unsent: List[bytes] = []
         #: called (under the lock) with the error to report when drop_oldest evicts
         self.on_drop: Callable[[errors.Error], None] = lambda exc: None
 
+    @property
+    def size(self) -> int:
+        """Bytes waiting: the connected-mode buffer plus the reconnect buffer."""
+        return len(self.buf) + self.buf_bytes
+
     # ------------------------------------------------------------ publishing
     def put(self, frame: bytes, payload_len: int) -> None:
-        """Accept one message frame, or raise; never loses an accepted frame."""
+        """Accept one message frame, or raise; never loses an accepted frame.
+
+        The fast path takes no lock: the append and the size check are each one
+        atomic operation under the GIL (see the module docstring)."""
+        buf = self.buf
+        if self.mode is CONNECTED and len(buf) + len(frame) <= self.pending_size:
+            buf += frame
+            self.lens.append(payload_len)
+            if self.mode is not CONNECTED:
+                self._late()
+            elif self.flusher_idle:
+                self._wake()
+            return
         with self.lock:
-            n = len(frame)
-            if self.mode is CONNECTED and self.size + n <= self.pending_size:
-                self.frames.append(frame)
-                self.size += n
-                self.out_msgs += 1
-                self.out_bytes += payload_len
-                if self.flusher_idle:
-                    self.flusher_idle = False
-                    self.data_ready.notify()
-                return
             self._put_slow(frame, payload_len)
+
+    def _wake(self) -> None:
+        with self.lock:
+            if self.flusher_idle:
+                self.flusher_idle = False
+                self.data_ready.notify()
+
+    def _late(self) -> None:
+        """A lock-free append raced a change of mode: move it where it belongs."""
+        with self.lock:
+            self._sweep_locked()
+
+    def _drain_buf_locked(self) -> bytearray:
+        buf = self.buf
+        k = len(buf)  # appends after this point stay in buf, whole
+        data = buf[:k]
+        del buf[:k]
+        return data
+
+    def _sweep_locked(self) -> None:
+        """Outside connected mode: frames found in the byte buffer (a publish that raced
+        the mode change) go to the reconnect buffer, or after close to ``unsent``."""
+        if not self.buf or self.mode is CONNECTED:
+            return
+        msgs = [f for f in split_frames(self._drain_buf_locked()) if is_msg_frame(f)]
+        if self.mode is BUFFERING:
+            self.frames.extend(msgs)
+            self.buf_msgs += len(msgs)
+            self.buf_bytes += sum(map(len, msgs))
+            if self.space_waiters:
+                self.space.notify_all()
+        else:
+            self.unsent.extend(msgs)
 
     def _put_slow(self, frame: bytes, payload_len: int) -> None:
         n = len(frame)
@@ -100,13 +160,14 @@ class Outbox:
         while True:
             mode = self.mode
             if mode is CONNECTED:
-                if not self.frames or self.size + n <= self.pending_size:
-                    self.frames.append(frame)
-                    self.size += n
+                buf = self.buf
+                if not buf or len(buf) + n <= self.pending_size:
+                    buf += frame
                     self._accepted(payload_len)
                     return
                 blocked_by = "pending"
             elif mode is BUFFERING:
+                self._sweep_locked()
                 self._check_never_fits(n)
                 if self._fits(n):
                     self._buffer(frame)
@@ -151,6 +212,23 @@ class Outbox:
             self.flusher_idle = False
             self.data_ready.notify()
 
+    def counts(self) -> Tuple[int, int]:
+        """``(out_msgs, out_bytes)``, exact: every accepted message counted once."""
+        with self.lock:
+            self._count_locked()
+            return self.out_msgs, self.out_bytes
+
+    def _count_locked(self) -> None:
+        lens = self.lens
+        k = len(lens)  # publishers append on the right while we pop on the left
+        if k:
+            pop = lens.popleft
+            total = 0
+            for _ in range(k):
+                total += pop()
+            self.out_msgs += k
+            self.out_bytes += total
+
     def _fits(self, n: int) -> bool:
         bl, ml = self.buf_size_limit, self.buf_msgs_limit
         return (bl is None or self.buf_bytes + n <= bl) and (ml is None or self.buf_msgs + 1 <= ml)
@@ -181,17 +259,14 @@ class Outbox:
         )
 
     def _buffer(self, frame: bytes) -> None:
-        n = len(frame)
         self.frames.append(frame)
-        self.size += n
         self.buf_msgs += 1
-        self.buf_bytes += n
+        self.buf_bytes += len(frame)
 
     def _evict_until_fits(self, n: int) -> None:
         evicted = 0
         while self.frames and not self._fits(n):
             old = self.frames.popleft()
-            self.size -= len(old)
             self.buf_msgs -= 1
             self.buf_bytes -= len(old)
             evicted += 1
@@ -214,37 +289,37 @@ class Outbox:
     def put_ctl_locked(self, frame: Ctl) -> bool:
         if self.mode is not CONNECTED:
             return False
-        self.frames.append(frame)
-        self.size += len(frame)
+        self.buf += frame
         if self.flusher_idle:
             self.flusher_idle = False
             self.data_ready.notify()
         return True
 
     # --------------------------------------------------------------- flusher
-    def take(self, gen: int, idle_timeout: float = 5.0) -> Optional[List[bytes]]:
+    def take(self, gen: int, idle_timeout: float = 5.0) -> Optional[bytearray]:
         """Flusher: wait for frames and take them all; None when it must stop."""
         with self.lock:
             if self.in_flight:
                 self.in_flight = False
                 if self.space_waiters:
                     self.space.notify_all()
-            while not self.frames:
+            buf = self.buf
+            while not buf:
                 if self.mode is not CONNECTED or self.gen != gen:
                     return None
+                # idle first, then look again: a publisher appends, then reads the flag
                 self.flusher_idle = True
-                self.data_ready.wait(idle_timeout)
-            if self.mode is not CONNECTED or self.gen != gen:
+                if not buf:
+                    self.data_ready.wait(idle_timeout)
                 self.flusher_idle = False
+            if self.mode is not CONNECTED or self.gen != gen:
                 return None
-            self.flusher_idle = False
-            batch = list(self.frames)
-            self.frames.clear()
-            self.size = 0
+            data = self._drain_buf_locked()
             self.in_flight = True
+            self._count_locked()
             if self.space_waiters:
                 self.space.notify_all()
-            return batch
+            return data
 
     # ----------------------------------------------------------- direct write
     def claim_direct_locked(self, frame: bytes, payload_len: int, is_msg: bool) -> bool:
@@ -252,7 +327,7 @@ class Outbox:
         written, the calling thread may write ``frame`` itself instead of waking the
         flusher. The caller must then hold the connection's write lock, write, and
         call :meth:`direct_done` (or :meth:`requeue_front` on failure)."""
-        if self.mode is not CONNECTED or self.frames or self.in_flight or self.direct:
+        if self.mode is not CONNECTED or self.buf or self.in_flight or self.direct:
             return False
         self.direct = True
         if is_msg:
@@ -273,23 +348,25 @@ class Outbox:
                 self.direct = False
             else:
                 self.in_flight = False
-            keep = [f for f in frames if self.mode is CONNECTED or type(f) is not Ctl]
-            self.frames.extendleft(reversed(keep))
-            added = sum(len(f) for f in keep)
-            self.size += added
-            if self.mode is not CONNECTED:
+            frames = list(frames)
+            if self.mode is CONNECTED:
+                self.buf[0:0] = b"".join(frames)
+            else:
+                keep = [f for f in frames if is_msg_frame(f)]
+                self.frames.extendleft(reversed(keep))
                 self.buf_msgs += len(keep)
-                self.buf_bytes += added
+                self.buf_bytes += sum(map(len, keep))
             self.space.notify_all()
 
     # ----------------------------------------------------------- transitions
     def to_buffering_locked(self) -> None:
         """The connection is gone: keep whole message frames as the reconnect buffer."""
-        self.mode = BUFFERING
-        msgs = [f for f in self.frames if type(f) is not Ctl]
+        self.mode = BUFFERING  # first: a publish racing this sees it and sweeps
+        msgs = [f for f in self.frames if is_msg_frame(f)]
+        msgs += [f for f in split_frames(self._drain_buf_locked()) if is_msg_frame(f)]
         self.frames = deque(msgs)
         self.buf_msgs = len(msgs)
-        self.buf_bytes = self.size = sum(len(f) for f in msgs)
+        self.buf_bytes = sum(map(len, msgs))
         self.drop_reported = False
         self.flusher_idle = False
         self.data_ready.notify_all()
@@ -297,6 +374,7 @@ class Outbox:
 
     def take_replay_locked(self, max_bytes: int = REPLAY_CHUNK) -> List[bytes]:
         """Reconnect thread: pop up to ``max_bytes`` of buffered frames, oldest first."""
+        self._sweep_locked()
         batch: List[bytes] = []
         got = 0
         frames = self.frames
@@ -304,7 +382,6 @@ class Outbox:
             f = frames.popleft()
             batch.append(f)
             got += len(f)
-        self.size -= got
         self.buf_msgs -= len(batch)
         self.buf_bytes -= got
         if batch:
@@ -314,6 +391,9 @@ class Outbox:
     def to_connected_locked(self, gen: int) -> None:
         self.mode = CONNECTED
         self.gen = gen
+        if self.frames:  # not expected (the replay empties it); keep them first, in order
+            self.buf[0:0] = b"".join(self.frames)
+            self.frames.clear()
         self.buf_msgs = 0
         self.buf_bytes = 0
         self.in_flight = False
@@ -321,20 +401,23 @@ class Outbox:
         self.space.notify_all()
 
     def close_locked(self, reason: str) -> List[bytes]:
-        """Close: return the message frames never sent, oldest first."""
+        """Close: return the message frames never sent, oldest first. The list is
+        :attr:`unsent`, which a publish racing the close still lands in."""
         self.mode = CLOSED
         self.closed_reason = reason
-        unsent = [f for f in self.frames if type(f) is not Ctl]
+        self.unsent.extend(f for f in self.frames if is_msg_frame(f))
+        self.unsent.extend(f for f in split_frames(self._drain_buf_locked()) if is_msg_frame(f))
         self.frames.clear()
-        self.size = self.buf_msgs = self.buf_bytes = 0
+        self.buf_msgs = self.buf_bytes = 0
+        self._count_locked()
         self.data_ready.notify_all()
         self.space.notify_all()
-        return unsent
+        return self.unsent
 
     def wait_empty(self, deadline: float) -> bool:
         """Wait until every queued frame was handed to the socket (connected mode)."""
         with self.lock:
-            while (self.frames or self.in_flight or self.direct) and self.mode is CONNECTED:
+            while (self.buf or self.in_flight or self.direct) and self.mode is CONNECTED:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -343,4 +426,4 @@ class Outbox:
                     self.space.wait(left)
                 finally:
                     self.space_waiters -= 1
-            return not self.frames and not self.in_flight and not self.direct
+            return not self.buf and not self.in_flight and not self.direct

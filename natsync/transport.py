@@ -223,7 +223,7 @@ def hard_shutdown(sock: Optional[Stream]) -> None:
         pass
 
 
-def send_all(sock: Stream, data: bytes) -> int:
+def send_all(sock: Stream, data: Union[bytes, bytearray]) -> int:
     """Write ``data`` fully; on error raise ``_PartialSend`` carrying the bytes written."""
     view = memoryview(data)
     total = len(data)

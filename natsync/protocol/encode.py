@@ -9,7 +9,7 @@ object with one-byte items (bytes, bytearray, a C-contiguous byte memoryview).
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from natsync.errors import ProtocolError
 
@@ -23,6 +23,8 @@ __all__ = [
     "encode_sub",
     "encode_unsub",
     "decode_pub",
+    "split_frames",
+    "is_msg_frame",
 ]
 
 PING = b"PING\r\n"
@@ -115,3 +117,36 @@ def decode_pub(frame: bytes) -> Tuple[str, str, Optional[bytes], bytes]:
     if op == b"HPUB":
         return subject, reply, frame[start : start + hlen], frame[start + hlen : start + total]
     return subject, reply, None, frame[start : start + total]
+
+
+def split_frames(data: Union[bytes, bytearray]) -> List[bytes]:
+    """Cut a run of client frames (PUB, HPUB, SUB, UNSUB, PING, PONG, CONNECT) back
+    into whole frames, in order. The outbound buffer keeps bytes, not frames; this
+    recovers the boundaries when it must (a failed write, a lost connection), so that
+    only whole frames are replayed. Raises ``ProtocolError`` on bytes that are not a
+    run of whole frames."""
+    frames: List[bytes] = []
+    pos = 0
+    end = len(data)
+    while pos < end:
+        eol = data.find(CRLF, pos)
+        if eol < 0:
+            raise ProtocolError(f"nats: incomplete frame in the outbound buffer: {data[pos:pos + 80]!r}")
+        nxt = eol + 2
+        op = data[pos:pos + 5]
+        if op[:4] == b"PUB " or op == b"HPUB ":
+            try:
+                size = int(data[pos:eol].rsplit(None, 1)[1])
+            except (IndexError, ValueError):
+                raise ProtocolError(f"nats: malformed frame line {data[pos:eol]!r}") from None
+            nxt += size + 2
+            if nxt > end:
+                raise ProtocolError(f"nats: truncated frame in the outbound buffer: {data[pos:eol]!r}")
+        frames.append(bytes(data[pos:nxt]))
+        pos = nxt
+    return frames
+
+
+def is_msg_frame(frame: bytes) -> bool:
+    """True for a PUB or HPUB frame (a message), False for a protocol command."""
+    return frame[:4] == b"PUB " or frame[:5] == b"HPUB "

@@ -17,6 +17,8 @@ from natsync.protocol.encode import (
     encode_pub,
     encode_sub,
     encode_unsub,
+    is_msg_frame,
+    split_frames,
 )
 
 HDR = b"NATS/1.0\r\nFoo: bar\r\n\r\n"
@@ -146,3 +148,25 @@ def test_decode_pub_tolerates_other_clients_spacing() -> None:
 def test_decode_pub_rejects_malformed_frames(frame: bytes) -> None:
     with pytest.raises(ProtocolError):
         decode_pub(frame)
+
+
+def test_split_frames_recovers_each_frame_in_order() -> None:
+    frames = [
+        encode_pub("a", b"x\r\ny"),  # CRLF inside a payload is not a boundary
+        encode_sub("a.>", 7, "q"),
+        encode_hpub("h", b"body", b"NATS/1.0\r\nK: v\r\n\r\n", "r"),
+        PING,
+        encode_unsub(7, 2),
+        encode_pub("empty", b""),
+        PONG,
+    ]
+    got = split_frames(bytearray(b"".join(frames)))
+    assert got == frames
+    assert [is_msg_frame(f) for f in got] == [True, False, True, False, False, True, False]
+    assert split_frames(b"") == []
+
+
+@pytest.mark.parametrize("data", [b"PUB a 5\r\nab", b"PUB a\r\nx\r\n", b"SUB a 1"])
+def test_split_frames_rejects_a_cut_frame(data: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        split_frames(data)
