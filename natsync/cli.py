@@ -410,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _cli_kv
 
     _cli_kv.register(subs, _add_connection_options)
+    from . import _cli_object
+
+    _cli_object.register(add)
     return parser
 
 
@@ -647,6 +650,12 @@ def cmd_kv(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_object(args: argparse.Namespace) -> int:
+    from ._cli_object import run
+
+    return run(args, connect)
+
+
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "pub": cmd_pub,
     "sub": cmd_sub,
@@ -656,6 +665,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "kv": cmd_kv,
     "micro": lambda args: _cli_micro.run(args, connect),
+    "object": cmd_object,
 }
 
 

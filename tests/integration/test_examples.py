@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -525,6 +526,34 @@ def check_micro_service(server: NatsServer, start: Callable[..., Running]) -> No
     assert found.endswith("): calc.add, calc.div")
 
 
+def check_object_store_backup(server: NatsServer, start: Callable[..., Running]) -> None:
+    # Object Store needs JetStream: a server of its own.
+    with NatsServer(jetstream=True) as js_server, tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "src", Path(tmp) / "dst"
+        (src / "sub").mkdir(parents=True)
+        (src / "a.txt").write_text("alpha\n")
+        (src / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+        (src / "sub" / "empty").write_bytes(b"")
+        (src / "sub" / "b.bin").chmod(0o600)
+        out = run_ok("object_store_backup.py", js_server.url, "backup", str(src))
+        assert lines(out) == [
+            "stored a.txt (6 bytes, 1 chunks)",
+            "stored sub/b.bin (300000 bytes, 3 chunks)",
+            "stored sub/empty (0 bytes, 0 chunks)",
+            "backed up 3 files to bucket backups",
+        ]
+        (src / "a.txt").unlink()
+        out = run_ok("object_store_backup.py", js_server.url, "backup", str(src))
+        assert f"deleted a.txt (gone from {src})" in lines(out)
+        out = run_ok("object_store_backup.py", js_server.url, "restore", str(dst))
+        assert lines(out)[-1] == "restored 2 files from bucket backups"
+        restored = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+        assert restored == ["sub/b.bin", "sub/empty"]
+        for name in restored:
+            assert (dst / name).read_bytes() == (src / name).read_bytes()
+        assert (dst / "sub" / "b.bin").stat().st_mode & 0o777 == 0o600
+
+
 def check_runs(name: str) -> Callable[[NatsServer, Callable[..., Running]], None]:
     """The default for an example without a scenario: it exits 0 against a live server."""
 
@@ -552,6 +581,7 @@ SCENARIOS: Dict[str, Callable[[NatsServer, Callable[..., Running]], None]] = {
     "reconnect_buffer_policies.py": check_reconnect_buffer_policies,
     "kv_config_watch.py": check_kv_config_watch,
     "micro_service.py": check_micro_service,
+    "object_store_backup.py": check_object_store_backup,
 }
 
 
