@@ -21,9 +21,8 @@ import collections
 import concurrent.futures
 import datetime
 import json
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, List, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional
 
 from .. import errors
 from ..nuid import next_nuid
@@ -39,6 +38,7 @@ from ._object_codec import (
     stream_name,
 )
 from ._object_io import ChunkDigest, ObjectReader, PutSource, check_source, source_chunks
+from ._object_watch import ObjectWatcher, iso_time
 from .api import ObjectInfo, ObjectLink, ObjectMeta, ObjectMetaOptions, ObjectStoreConfig
 from .errors import (
     BadObjectMetaError,
@@ -66,6 +66,7 @@ __all__ = [
     "ObjectReader",
     "ObjectStore",
     "ObjectStoreConfig",
+    "ObjectWatcher",
 ]
 
 #: Chunk acks awaited at most at once by a put: 32 chunks of 128 KiB keep 4 MiB in flight.
@@ -78,13 +79,6 @@ GET_PENDING_BYTES = 64 * 1024 * 1024
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _iso_time(when: Any) -> Optional[str]:
-    """A server time (datetime or RFC 3339 str) as RFC 3339 UTC text."""
-    if isinstance(when, datetime.datetime):
-        return when.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-    return when if isinstance(when, str) else None
 
 
 def check_bucket(bucket: object) -> str:
@@ -206,7 +200,7 @@ class ObjectStore:
             raise ObjectNotFoundError(
                 code=404, description=f"object {name!r} in bucket {self._name!r} is deleted"
             )
-        info.mtime = _iso_time(getattr(msg, "time", None)) or info.mtime
+        info.mtime = iso_time(getattr(msg, "time", None)) or info.mtime
         return info
 
     # ------------------------------------------------------------------ put
@@ -547,69 +541,6 @@ class ObjectStore:
         if not entries:
             raise NotFoundError(code=404, description=f"no objects in bucket {self._name!r}")
         return entries
-
-
-@dataclass
-class ObjectWatcher:
-    """The infos of a bucket as they change; see :meth:`ObjectStore.watch`."""
-
-    _sub: Any
-    ignore_deletes: bool = False
-    init_done: bool = False
-    marker_now: bool = False
-    _ready: Deque[Optional[ObjectInfo]] = field(default_factory=collections.deque)
-
-    def __post_init__(self) -> None:
-        if self.marker_now:
-            self._ready.append(None)
-
-    def stop(self) -> None:
-        """Stop watching; an iteration in another thread ends."""
-        try:
-            self._sub.unsubscribe()
-        except errors.Error:
-            pass
-
-    def _take(self, msg: Any) -> None:
-        try:
-            info = ObjectInfo.from_response(json.loads(msg.data or b""))
-        except (ValueError, TypeError, AttributeError):
-            info = None  # not object info: skipped, as nats.go does
-        md = msg.metadata
-        if info is not None and not (self.ignore_deletes and info.deleted):
-            info.mtime = _iso_time(getattr(md, "timestamp", None)) or info.mtime
-            self._ready.append(info)
-        if not self.init_done and md.num_pending == 0:
-            self.init_done = True
-            self._ready.append(None)
-
-    def updates(self, timeout: float = 5.0) -> Optional[ObjectInfo]:
-        """The next info, or None (the end of the initial state); TimeoutError past ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not self._ready:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise errors.TimeoutError(f"nats: no object store update within {timeout:g}s")
-            self._take(self._sub.next_msg(timeout=left))
-        return self._ready.popleft()
-
-    def __iter__(self) -> Iterator[Optional[ObjectInfo]]:
-        return self
-
-    def __next__(self) -> Optional[ObjectInfo]:
-        while not self._ready:
-            try:
-                msg = self._sub.next_msg(timeout=None)
-            except (errors.BadSubscriptionError, errors.ConnectionClosedError):
-                raise StopIteration from None
-            self._take(msg)
-        return self._ready.popleft()
-
-    def __enter__(self) -> ObjectWatcher:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def _store_config(bucket: Optional[str], config: Optional[ObjectStoreConfig],
