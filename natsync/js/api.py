@@ -664,6 +664,8 @@ class ObjectStoreConfig(Base):
     storage: Optional[StorageType] = None
     replicas: int = 1
     placement: Optional[Placement] = None
+    metadata: Optional[Dict[str, str]] = None  # beyond nats-py: ADR-20 revision 2
+    compression: bool = False  # beyond nats-py: ADR-20 revision 3 (s2 on disk)
 
     _nested = {"placement": Placement}
     _durations = ("ttl",)
@@ -690,6 +692,7 @@ class ObjectMeta(Base):
     description: Optional[str] = None
     headers: Optional[Dict[str, Any]] = None
     options: Optional[ObjectMetaOptions] = None
+    metadata: Optional[Dict[str, str]] = None  # beyond nats-py: ADR-20 revision 2
 
     _nested = {"options": ObjectMetaOptions}
 
@@ -707,13 +710,14 @@ class ObjectInfo(Base):
     description: Optional[str] = None
     headers: Optional[Dict[str, Any]] = None
     options: Optional[ObjectMetaOptions] = None
+    metadata: Optional[Dict[str, str]] = None  # beyond nats-py: ADR-20 revision 2
 
     _nested = {"options": ObjectMetaOptions}
 
     @property
     def meta(self) -> ObjectMeta:
         return ObjectMeta(name=self.name, description=self.description, headers=self.headers,
-                          options=self.options)
+                          options=self.options, metadata=self.metadata)
 
     def is_link(self) -> bool:
         return self.options is not None and self.options.link is not None

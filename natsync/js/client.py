@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from natsync.client import Client
     from natsync.msg import Msg
 
+    from .object_store import ObjectStore
+
 Callback = Callable[["Msg"], None]
 
 __all__ = ["JetStreamContext", "DEFAULT_PUBLISH_RETRY_ATTEMPTS", "DEFAULT_PUBLISH_RETRY_WAIT"]
@@ -275,6 +277,27 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
                                 manual_ack=manual_ack, ordered=ordered_consumer,
                                 pending_msgs_limit=pending_msgs_limit,
                                 pending_bytes_limit=pending_bytes_limit)
+
+    # ------------------------------------------------------------- object store
+    def create_object_store(self, bucket: Optional[str] = None,
+                            config: Optional[api.ObjectStoreConfig] = None,
+                            **params: Any) -> ObjectStore:
+        """Create an Object Store bucket (the stream ``OBJ_<bucket>``) and return it."""
+        from .object_store import create_object_store
+
+        return create_object_store(self, self._nc, self._timeout, bucket, config, params)
+
+    def object_store(self, bucket: str) -> ObjectStore:
+        """Bind to an existing Object Store bucket (``BucketNotFoundError`` if there is none)."""
+        from .object_store import object_store
+
+        return object_store(self, self._nc, self._timeout, bucket)
+
+    def delete_object_store(self, bucket: str) -> bool:
+        """Delete an Object Store bucket and every object in it."""
+        from .object_store import delete_object_store
+
+        return delete_object_store(self, bucket)
 
 
 def publish_headers(headers: Optional[Mapping[str, Any]], stream: Optional[str],

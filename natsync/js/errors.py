@@ -55,7 +55,7 @@ __all__ = [
     "KeyNotFoundError", "KeyWrongLastSequenceError", "NoKeysError", "KeyHistoryTooLargeError",
     "InvalidKeyError", "InvalidBucketNameError", "InvalidObjectNameError", "BadObjectMetaError",
     "LinkIsABucketError", "DigestMismatchError", "ObjectNotFoundError", "ObjectDeletedError",
-    "ObjectAlreadyExists", "KeyValueLimitMarkerTTLNotSupportedError", "api_error",
+    "ObjectAlreadyExists", "ObjectPutError", "KeyValueLimitMarkerTTLNotSupportedError", "api_error",
     "ERR_CODES",
 ]
 
@@ -309,6 +309,18 @@ class ObjectDeletedError(NotFoundError):
 
 class ObjectAlreadyExists(Error):
     pass
+
+
+class ObjectPutError(Error):
+    """An Object Store put failed midway and its partial chunks could not be purged.
+
+    No object info was written, so nothing incomplete is visible; ``subject`` holds
+    the chunks, for a later ``purge_stream(stream, subject=...)``.
+    """
+
+    def __init__(self, description: Optional[str] = None, subject: Optional[str] = None) -> None:
+        self.subject = subject
+        super().__init__(description)
 
 
 class KeyValueLimitMarkerTTLNotSupportedError(Error):
