@@ -144,12 +144,13 @@ class ObjectStore:
             return "JetStream"
 
     def __init__(self, name: str, stream: str, js: JetStreamContext, *,
-                 nc: Optional[Client] = None, timeout: float = 5.0) -> None:
+                 nc: Optional[Client] = None, timeout: float = 5.0, direct: bool = True) -> None:
         self._name = name
         self._stream = stream
         self._js = js
         self._nc = nc
         self._timeout = float(timeout)
+        self._direct = direct  # the stream allows direct gets (every client's buckets do)
 
     @property
     def bucket(self) -> str:
@@ -184,7 +185,7 @@ class ObjectStore:
         deleted, unless ``show_deleted``)."""
         _check_name(name)
         try:
-            msg = self._js.get_last_msg(self._stream, meta_subject(self._name, name), direct=True)
+            msg = self._js.get_last_msg(self._stream, meta_subject(self._name, name), direct=self._direct)
         except NotFoundError:
             raise ObjectNotFoundError(
                 code=404, description=f"object {name!r} not found in bucket {self._name!r}"
@@ -512,7 +513,7 @@ class ObjectStore:
         empty = False
         if not updates_only:
             try:
-                self._js.get_last_msg(self._stream, all_meta, direct=True)
+                self._js.get_last_msg(self._stream, all_meta, direct=self._direct)
             except NotFoundError:
                 empty = True
         policy: Optional[Any] = None
@@ -588,13 +589,14 @@ def object_store(js: JetStreamContext, nc: Client, timeout: float, bucket: str) 
     """``js.object_store``: bind to an existing bucket; ``BucketNotFoundError`` if none."""
     check_bucket(bucket)
     try:
-        js.stream_info(stream_name(bucket))
+        si = js.stream_info(stream_name(bucket))
     except NotFoundError:
         raise BucketNotFoundError(
             code=404, description=f"object store {bucket!r} not found: create it with "
             "js.create_object_store()"
         ) from None
-    return ObjectStore(bucket, stream_name(bucket), js, nc=nc, timeout=timeout)
+    return ObjectStore(bucket, stream_name(bucket), js, nc=nc, timeout=timeout,
+                       direct=bool(si.config.allow_direct))
 
 
 def delete_object_store(js: JetStreamContext, bucket: str) -> bool:

@@ -292,6 +292,14 @@ def test_store_management_and_config(js: Any) -> None:
     with pytest.raises(NotFoundError):
         js.object_store(name)
 
+    # A bucket made by an old client, without direct gets, works the same.
+    js.add_stream(name=f"OBJ_{name}", subjects=[f"$O.{name}.C.>", f"$O.{name}.M.>"],
+                  allow_rollup_hdrs=True, discard="new")
+    old = js.object_store(name)
+    old.put("o", b"old" * 100_000)
+    assert old.get("o").data == b"old" * 100_000 and old.get_info("o").size == 300_000
+    assert [i.name for i in old.list()] == ["o"]
+
 
 def test_bad_input_raises_before_sending(js: Any, obs: ObjectStore) -> None:
     for bad in ("", "a.b", "a b", "a*", "x>"):
