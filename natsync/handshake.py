@@ -147,7 +147,7 @@ def establish(server: Server, opts: Options, version: str,
                 raise errors.from_server_err(ev.message, where)
         if len(events) > 1:
             raise errors.ProtocolError(f"nats: {where} sent data before the client's CONNECT")
-        if refuse_tls and (info.get("tls_required") or server.tls):
+        if refuse_tls and not websocket and (info.get("tls_required") or server.tls):
             raise errors.SecureConnRequiredError(
                 f"nats: {where} requires TLS but the client refuses it (tls=False); "
                 "pass an ssl.SSLContext as tls= (or leave tls unset) to connect securely."

@@ -299,3 +299,57 @@ def test_one_frame_per_flusher_write(fake_server_factory: Callable[..., FakeServ
     w.conn.wait_until(lambda: w.nats().count(b"PUB many 1024\r\n") == n, 15, f"{n} PUBs")
     frames = [e for e in w.events() if isinstance(e, bytes)]
     assert len(frames) < n / 4, f"{len(frames)} frames for {n} publishes"
+
+
+# ------------------------------------------------------------------ the proxy
+
+
+def test_proxy_that_refuses_the_tunnel(fake_server: FakeServer, clients: Clients) -> None:
+    def serve() -> None:
+        c = fake_server.accept()
+        c.wait_until(lambda: b"\r\n\r\n" in c.received, DEFAULT_TIMEOUT, "CONNECT")
+        assert c.received.startswith(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\n")
+        c.send(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+
+    before = natsync_threads()
+    bg = fake_server.background(serve, "proxy")
+    nc = clients.new()
+    with pytest.raises(errors.NoServersError, match="502 Bad Gateway"):
+        nc.connect("ws://127.0.0.1:9", ws_proxy=f"http://127.0.0.1:{fake_server.port}",
+                   **dict(CLIENT_DEFAULTS, allow_reconnect=False))
+    bg.result()
+    assert_no_thread_left(before)
+
+
+def test_silent_proxy_times_out(fake_server: FakeServer, clients: Clients) -> None:
+    def serve() -> None:
+        c = fake_server.accept()
+        c.wait_eof(10)
+
+    before = natsync_threads()
+    bg = fake_server.background(serve, "proxy")
+    nc = clients.new()
+    with pytest.raises(errors.ConnectTimeoutError):
+        nc.connect("ws://127.0.0.1:9", ws_proxy=f"http://127.0.0.1:{fake_server.port}",
+                   **dict(CLIENT_DEFAULTS, allow_reconnect=False, connect_timeout=0.5))
+    bg.result()
+    assert_no_thread_left(before)
+
+
+def test_tls_of_the_client_port_does_not_apply_to_websocket(fake_server: FakeServer,
+                                                            clients: Clients) -> None:
+    # a server whose client port requires TLS may say so in the INFO it sends over a
+    # plain websocket listener: TLS, if any, is the websocket's (wss://), not the INFO's
+    def serve() -> WSConn:
+        w = WSConn(fake_server.accept())
+        w.upgrade()
+        w.send_nats(w.conn.info_bytes(tls_required=True))
+        w.wait_nats(b"PING\r\n")
+        w.send_nats(b"PONG\r\n")
+        return w
+
+    bg = fake_server.background(serve)
+    nc = connect(clients, fake_server, tls=False)
+    w: WSConn = bg.result()
+    assert nc.is_connected
+    assert b'"tls_required": false' in w.nats() or b'"tls_required":false' in w.nats()
