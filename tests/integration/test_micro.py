@@ -510,3 +510,39 @@ def test_request_many_ends_by_count_stall_or_time(nc: natsync.Client,
     (m,) = nc.request_many("hdr", headers={"X": "y"}, timeout=WAIT, max_msgs=1)
     assert m.data == b"y"
     hs.unsubscribe()
+
+
+# ------------------------------------------------------------------ connection life
+
+
+def test_a_service_survives_a_server_restart(nats_server: NatsServer) -> None:
+    reconnected = threading.Event()
+    opts = dict(reconnect_time_wait=0.1, max_reconnect_attempts=-1)
+    with natsync.connect(nats_server.url, reconnected_cb=reconnected.set, **opts) as snc, \
+            natsync.connect(nats_server.url, **opts) as rnc, \
+            micro.add_service(snc, name="phoenix", version="1.0.0") as svc:
+        svc.add_endpoint(name="rise", handler=echo, max_concurrency=2)
+        assert rnc.request("rise", b"1", timeout=WAIT).data == b"1"
+        nats_server.restart()
+        assert reconnected.wait(WAIT)
+        snc.flush(timeout=WAIT)  # the service's subscriptions are back on the server
+        deadline = time.monotonic() + WAIT
+        while True:  # the requester reconnects on its own schedule
+            try:
+                assert rnc.request("rise", b"2", timeout=2.0).data == b"2"
+                break
+            except (errors.TimeoutError, errors.NoRespondersError):
+                assert time.monotonic() < deadline, "the service did not answer after the restart"
+        (ping,) = micro.ping(rnc, "phoenix", max_msgs=1, timeout=WAIT)
+        assert ping.id == svc.id
+        assert svc.stats().endpoints[0].num_requests >= 2  # a timed-out try may have arrived too
+
+
+def test_closing_the_client_ends_the_workers(server: NatsServer) -> None:
+    nc = natsync.connect(server.url)
+    svc = micro.add_service(nc, name="orphan", version="1.0.0")
+    svc.add_endpoint(name="o", handler=echo, max_concurrency=3)
+    nc.close()  # without stopping the service: its worker threads end with the connection
+    svc.stop(timeout=2.0)  # and stopping it afterwards is harmless
+    assert svc.stopped
+    # (the no_thread_leak fixture fails the test if a natsync-micro thread is left)
