@@ -166,7 +166,7 @@ class Endpoint:
 
     def _info(self) -> EndpointInfo:
         return EndpointInfo(name=self.name, subject=self.subject, queue_group=self.queue_group,
-                            metadata=self.metadata)
+                            metadata=dict(self.metadata))
 
     def _reset(self) -> None:
         with self._lock:
