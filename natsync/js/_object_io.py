@@ -9,7 +9,6 @@ more than one chunk ahead.
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import io
 from typing import Any, Callable, Iterator, List, Optional, Union
@@ -19,7 +18,7 @@ from ._object_codec import decode_digest
 from .api import ObjectInfo
 from .errors import BadObjectMetaError, DigestMismatchError
 
-__all__ = ["ChunkDigest", "ObjectReader", "source_chunks"]
+__all__ = ["ObjectReader", "source_chunks"]
 
 PutSource = Union[bytes, bytearray, memoryview, str, Any]
 
@@ -78,45 +77,6 @@ def source_chunks(data: PutSource, chunk_size: int) -> Iterator[bytes]:
         yield b"".join(parts)
         if have < chunk_size:
             return
-
-
-class ChunkDigest:
-    """The SHA-256 of a put's chunks, computed off the caller's thread.
-
-    hashlib releases the GIL on large buffers, so hashing one chunk on a helper
-    thread overlaps with encoding and sending the next. Chunks are hashed in order;
-    ``update`` returns a future the caller waits on within its window, which keeps
-    the chunks held here bounded. The first chunk is hashed inline, so a small put
-    starts no thread.
-    """
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._done.set_result(None)
-        self._first = True
-
-    def update(self, chunk: bytes) -> concurrent.futures.Future[None]:
-        if self._first:
-            self._first = False
-            self._hash.update(chunk)
-            return self._done
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="natsync-objput-digest")
-        self._done = self._pool.submit(self._hash.update, chunk)
-        return self._done
-
-    def digest(self) -> bytes:
-        """The digest of every chunk given so far (waits for the helper)."""
-        self._done.result()
-        return self._hash.digest()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
 
 
 class ObjectReader(io.RawIOBase):
