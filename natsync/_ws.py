@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 from . import errors, transport
 from .options import Options
 from .protocol import ws
-from .servers import Server
+from .servers import Server, hostport
 
 
 def proxy_address(url: str) -> Tuple[str, int, Optional[str]]:
@@ -99,7 +99,14 @@ def open_stream(server: Server, opts: Options, deadline: float,
     port = server.uri.port or 80
     if opts.ws_proxy:
         phost, pport, _ = proxy_address(opts.ws_proxy)
-        sock: transport.Sock = transport.dial(phost, pport, deadline, register)
+        try:
+            sock: transport.Sock = transport.dial(phost, pport, deadline, register)
+        except (socket.timeout, TimeoutError):
+            raise
+        except OSError as exc:
+            raise errors.NoServersError(
+                f"nats: cannot reach the ws_proxy {hostport(phost, pport)} to tunnel to "
+                f"{where}: {exc.strerror or exc}") from exc
     else:
         sock = transport.dial(host, port, deadline, register)
     try:

@@ -353,3 +353,13 @@ def test_tls_of_the_client_port_does_not_apply_to_websocket(fake_server: FakeSer
     w: WSConn = bg.result()
     assert nc.is_connected
     assert b'"tls_required": false' in w.nats() or b'"tls_required":false' in w.nats()
+
+
+def test_unreachable_proxy_is_named(clients: Clients) -> None:
+    from natsync.testing import free_port
+
+    port = free_port()  # nothing listens there
+    nc = clients.new()
+    with pytest.raises(errors.NoServersError, match=f"ws_proxy 127.0.0.1:{port}"):
+        nc.connect("ws://127.0.0.1:9", ws_proxy=f"http://127.0.0.1:{port}",
+                   **dict(CLIENT_DEFAULTS, allow_reconnect=False))
