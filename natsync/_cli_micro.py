@@ -1,4 +1,4 @@
-"""``natsync micro ls|info|stats``: discover services as ``nats micro`` shows them.
+"""``natsync micro ls|info|stats|ping``: discover services as ``nats micro`` shows them.
 
 Hooked into :mod:`natsync.cli` by two lines: :func:`register` adds the
 subcommands to the ``micro`` parser, :func:`run` runs one with a connect function.
@@ -35,7 +35,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     for name, aliases, text, id_too in (
             ("ls", ["list"], "list the services that answer (all, or the instances of NAME)", False),
             ("info", ["i"], "show the info and statistics of each instance", True),
-            ("stats", [], "show the statistics of every endpoint, with totals", True)):
+            ("stats", [], "show the statistics of every endpoint, with totals", True),
+            ("ping", [], "ping the services and show each instance's round trip time", False)):
         p = subs.add_parser(name, aliases=aliases, help=text, description=text)
         p.set_defaults(micro_command=name)
         p.add_argument("name", metavar="NAME", nargs="?", default=None,
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace, connect: Callable[..., Any]) -> int:
                 _say("No results received")
             else:
                 _say("\n\n".join(_render_info(i, stats.get(i.id)) for i in infos))
+        elif args.micro_command == "ping":
+            _ping(nc, name, args.timeout, args.json)
         else:
             all_stats = sorted(micro.stats(nc, name, sid, timeout=args.timeout),
                                key=lambda s: (s.name, s.id))
@@ -88,6 +91,33 @@ def run(args: argparse.Namespace, connect: Callable[..., Any]) -> int:
     finally:
         nc.close()
     return 0
+
+
+def _ping(nc: Any, name: str, timeout: float, as_json: bool) -> None:
+    """One line per instance as its answer arrives: ``NAME ID rtt=...``."""
+    import time
+
+    from . import errors, micro
+
+    subject = micro.control_subject(micro.ServiceVerb.PING, name)
+    start = time.perf_counter()
+    n = 0
+    try:
+        for msg in nc.request_many(subject, timeout=timeout):
+            rtt = int((time.perf_counter() - start) * 1e9)
+            try:
+                p = micro.ServicePing.from_dict(json.loads(msg.data))
+            except (ValueError, KeyError, TypeError):
+                continue
+            n += 1
+            if as_json:
+                _say(json.dumps({**p.to_dict(), "rtt": rtt}))
+            else:
+                _say(f"{p.name + ' ' + p.id:<50} rtt={duration(rtt)}")
+    except errors.NoRespondersError:
+        pass
+    if not n and not as_json:
+        _say("No results received")
 
 
 def _say(text: str) -> None:

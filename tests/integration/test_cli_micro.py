@@ -95,6 +95,22 @@ def test_stats_table_with_totals(services: Services, capsys: pytest.CaptureFixtu
     assert doc["id"] == a2.id and doc["endpoints"] == []
 
 
+def test_ping_lists_each_instance_with_its_round_trip(services: Services,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    srv, a1, a2, b = services
+    code, out, _ = cli(capsys, srv, "ping")
+    assert code == 0
+    got = {tuple(ln.split()[:2]): ln.split()[2] for ln in out.splitlines()}
+    assert set(got) == {("alpha", a1.id), ("alpha", a2.id), ("beta", b.id)}
+    assert all(rtt.startswith("rtt=") for rtt in got.values())
+    code, out, _ = cli(capsys, srv, "ping", "beta", "--json")
+    (doc,) = [json.loads(ln) for ln in out.splitlines()]
+    assert (doc["type"], doc["name"], doc["id"]) == (micro.PING_RESPONSE_TYPE, "beta", b.id)
+    assert isinstance(doc["rtt"], int) and doc["rtt"] > 0
+    code, out, _ = cli(capsys, srv, "ping", "nosuch")
+    assert (code, out) == (0, "No results received\n")
+
+
 def test_usage_errors(services: Services, capsys: pytest.CaptureFixture[str]) -> None:
     srv = services[0]
     assert main(["-s", srv.url, "micro"]) == 2  # an action is required
