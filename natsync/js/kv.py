@@ -510,7 +510,7 @@ class KeyValue:
         ``olderthan <= 0`` removes all of them.
         """
         markers: List[_Entry] = []
-        with self.watchall() as watcher:
+        with self.watchall(meta_only=True) as watcher:  # markers carry no value
             for entry in watcher.initial():
                 if entry.operation in (KV_DEL, KV_PURGE):
                     markers.append(entry)
