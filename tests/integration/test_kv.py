@@ -327,3 +327,25 @@ def test_republish(js: Any, nc: natsync.Client) -> None:
     msg = sub.next_msg(timeout=WAIT)
     assert (msg.subject, msg.data) == ("repub.a.b", b"hello")
     assert msg.headers is not None and msg.headers["Nats-Sequence"] == str(rev)
+
+
+def test_get_is_a_direct_get_on_the_wire(js: Any, server: NatsServer) -> None:
+    """ADR-31: the latest value by subject (empty payload), a revision by {"seq": N}."""
+    import json
+
+    name = bucket_name()
+    kv = js.create_key_value(bucket=name, history=3)
+    kv.put("app.url", b"v1")
+    kv.put("app.url", b"v2")
+    with natsync.connect(server.url) as spy:
+        direct = spy.subscribe(f"$JS.API.DIRECT.GET.KV_{name}.>")
+        by_seq = spy.subscribe(f"$JS.API.DIRECT.GET.KV_{name}")
+        msg_get = spy.subscribe(f"$JS.API.STREAM.MSG.GET.KV_{name}")
+        spy.flush()
+        assert kv.get("app.url").value == b"v2"
+        req = direct.next_msg(timeout=WAIT)
+        assert (req.subject, req.data) == (f"$JS.API.DIRECT.GET.KV_{name}.$KV.{name}.app.url", b"")
+        assert kv.get("app.url", revision=1).value == b"v1"
+        assert json.loads(by_seq.next_msg(timeout=WAIT).data) == {"seq": 1}
+        spy.flush()
+        assert msg_get.pending_msgs == 0
