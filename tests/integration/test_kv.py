@@ -349,3 +349,27 @@ def test_get_is_a_direct_get_on_the_wire(js: Any, server: NatsServer) -> None:
         assert json.loads(by_seq.next_msg(timeout=WAIT).data) == {"seq": 1}
         spy.flush()
         assert msg_get.pending_msgs == 0
+
+
+def test_headers_on_the_wire(js: Any, server: NatsServer) -> None:
+    """ADR-8/ADR-48: the exact headers every other client writes and reads."""
+    name = bucket_name()
+    kv = js.create_key_value(bucket=name, history=5)
+    with natsync.connect(server.url) as spy:
+        sub = spy.subscribe(f"$KV.{name}.>")
+        spy.flush()
+        rev = kv.put("k", b"v")
+        kv.update("k", b"w", last=rev)
+        kv.delete("k")
+        kv.create("k", b"x", msg_ttl=60)
+        kv.purge("k", msg_ttl=30)
+        seen = [sub.next_msg(timeout=WAIT) for _ in range(6)]
+    assert [(m.subject, m.data) for m in seen] == [(f"$KV.{name}.k", d) for d in
+                                                  (b"v", b"w", b"", b"x", b"x", b"")]
+    assert seen[0].headers is None
+    assert seen[1].headers == {"Nats-Expected-Last-Subject-Sequence": "1"}
+    assert seen[2].headers == {"KV-Operation": "DEL"}
+    # create: "must not exist" first, refused by the server; then over the delete marker
+    assert seen[3].headers == {"Nats-Expected-Last-Subject-Sequence": "0", "Nats-TTL": "60"}
+    assert seen[4].headers == {"Nats-Expected-Last-Subject-Sequence": "3", "Nats-TTL": "60"}
+    assert seen[5].headers == {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "30"}
