@@ -269,7 +269,15 @@ def create_key_value(js: JetStreamContext, config: Optional[api.KeyValueConfig] 
         if level < 1:
             raise js_errors.KeyValueLimitMarkerTTLNotSupportedError(
                 "limit_marker_ttl needs nats-server 2.11 or newer (JetStream API level 1)")
-    info = js.add_stream(scfg)
+    try:
+        info = js.add_stream(scfg)
+    except js_errors.StreamNameAlreadyInUseError as err:
+        raise js_errors.StreamNameAlreadyInUseError(
+            code=err.code, err_code=err.err_code, stream=scfg.name,
+            description=(f"{err.description}: bucket {config.bucket!r} exists with another "
+                         f"configuration (made with other options, or by a client that does not "
+                         f"enable direct get): open it with key_value({config.bucket!r}), or "
+                         "delete it first")) from None
     return _open(js, config.bucket, info)
 
 

@@ -81,6 +81,8 @@ def test_create_with_config_object_and_open(js: Any) -> None:
     assert kv.status().history == 3
     # same config again: the existing bucket is returned
     js.create_key_value(api.KeyValueConfig(bucket=name, history=3))
+    with pytest.raises(js_errors.StreamNameAlreadyInUseError, match=r"key_value\('"):
+        js.create_key_value(bucket=name, history=4)
     assert js.delete_key_value(name) is True
     with pytest.raises(js_errors.BucketNotFoundError, match="create_key_value"):
         js.key_value(name)
