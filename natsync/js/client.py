@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Union
 
 from natsync import errors as core_errors
 
@@ -20,7 +20,8 @@ from .api_request import decode
 from .async_publish import AsyncPublisher
 from .errors import Error, InvalidArgumentError, NoStreamResponseError, NotFoundError
 from .manager import JetStreamManager
-from .names import validate_consumer_name, validate_timeout
+from .names import validate_consumer_name, validate_stream_name, validate_timeout
+from .pull import PullSubscription as _PullSubscription
 from .push import DEFAULT_JS_SUB_PENDING_BYTES_LIMIT, DEFAULT_JS_SUB_PENDING_MSGS_LIMIT
 from .push import PushSubscription as _PushSubscription
 
@@ -298,6 +299,78 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
         from .object_store import delete_object_store
 
         return delete_object_store(self, bucket)
+
+    # ------------------------------------------------------ pull consumers
+    PullSubscription = _PullSubscription  # nats-py spells it JetStreamContext.PullSubscription
+
+    def pull_subscribe(
+        self,
+        subject: str,
+        durable: Optional[str] = None,
+        stream: Optional[str] = None,
+        config: Optional[api.ConsumerConfig] = None,
+        pending_msgs_limit: int = DEFAULT_JS_SUB_PENDING_MSGS_LIMIT,
+        pending_bytes_limit: int = DEFAULT_JS_SUB_PENDING_BYTES_LIMIT,
+        inbox_prefix: Union[str, bytes, None] = None,
+    ) -> _PullSubscription:
+        """A pull subscription on ``subject``: binds to the durable consumer ``durable``
+        when it exists, else creates it (or an ephemeral consumer without ``durable``)."""
+        if stream is None:
+            stream = self.find_stream_name_by_subject(subject)
+        if durable:
+            validate_consumer_name(durable)
+            try:
+                self.consumer_info(stream, durable)
+                return self.pull_subscribe_bind(durable, stream, inbox_prefix,
+                                                pending_msgs_limit, pending_bytes_limit)
+            except NotFoundError:
+                pass
+        config = (config or api.ConsumerConfig()).evolve()
+        if config.deliver_subject:
+            raise InvalidArgumentError("a pull consumer has no deliver_subject; use subscribe()")
+        if not config.filter_subjects:
+            config.filter_subject = subject
+        if durable:
+            config.name = durable
+            config.durable_name = durable
+        elif not config.name:
+            config.name = self._nc.new_inbox().rsplit(".", 1)[-1]
+            if config.inactive_threshold is None:
+                config.inactive_threshold = 300.0  # an ephemeral consumer outlives no client
+        info = self.add_consumer(stream, config=config)
+        return self._bind_pull(info.name, stream, inbox_prefix, pending_msgs_limit,
+                               pending_bytes_limit, ephemeral=not durable)
+
+    def pull_subscribe_bind(
+        self,
+        consumer: Optional[str] = None,
+        stream: Optional[str] = None,
+        inbox_prefix: Union[str, bytes, None] = None,
+        pending_msgs_limit: int = DEFAULT_JS_SUB_PENDING_MSGS_LIMIT,
+        pending_bytes_limit: int = DEFAULT_JS_SUB_PENDING_BYTES_LIMIT,
+        name: Optional[str] = None,
+        durable: Optional[str] = None,
+    ) -> _PullSubscription:
+        """A pull subscription on the existing consumer ``consumer`` of ``stream``."""
+        return self._bind_pull(durable or name or consumer, stream, inbox_prefix,
+                               pending_msgs_limit, pending_bytes_limit)
+
+    def _bind_pull(self, name: Optional[str], stream: Optional[str],
+                   inbox_prefix: Union[str, bytes, None], pending_msgs_limit: int,
+                   pending_bytes_limit: int, ephemeral: bool = False) -> _PullSubscription:
+        if not stream:
+            raise InvalidArgumentError("pull_subscribe_bind needs stream=")
+        validate_stream_name(stream)
+        validate_consumer_name(name)
+        assert name is not None
+        if inbox_prefix:
+            prefix = inbox_prefix.decode() if isinstance(inbox_prefix, bytes) else inbox_prefix
+            deliver = prefix.rstrip(".") + "." + self._nc.new_inbox().rsplit(".", 1)[-1]
+        else:
+            deliver = self._nc.new_inbox()
+        sub = self._nc.subscribe(deliver + ".*", pending_msgs_limit=pending_msgs_limit,
+                                 pending_bytes_limit=pending_bytes_limit)
+        return _PullSubscription(self._jsm, self._nc, sub, deliver, stream, name, ephemeral)
 
 
 def publish_headers(headers: Optional[Mapping[str, Any]], stream: Optional[str],

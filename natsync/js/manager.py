@@ -39,6 +39,15 @@ class JetStreamManager:
         """The default timeout of this context's requests, in seconds."""
         return self._timeout
 
+    @property
+    def api_prefix(self) -> str:
+        """The JetStream API subject prefix in use (``$JS.API``, ``$JS.<domain>.API``, ...)."""
+        return self._prefix
+
+    def not_enabled_error(self, subject: str) -> Exception:
+        """The error for a JetStream request nobody answered."""
+        return self._api.not_enabled(subject)
+
     # ------------------------------------------------------------- account
     def account_info(self) -> api.AccountInfo:
         """The account's JetStream usage and limits."""

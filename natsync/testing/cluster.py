@@ -100,6 +100,37 @@ class NatsCluster:
                 )
             time.sleep(0.05)
 
+    def wait_for_jetstream(self, timeout: float = CLUSTER_TIMEOUT) -> str:
+        """Wait until the running servers agree on a JetStream meta leader; return its name.
+
+        Needs ``jetstream=True``. Streams and consumers can be created once it returns."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            leaders = set()
+            for server in (s for s in self.servers if s.is_running):
+                try:
+                    meta = server.jsz().get("meta_cluster") or {}
+                except (OSError, ValueError) as exc:
+                    last = f"{server.name}: jsz failed ({exc})"
+                    leaders.add("")
+                    continue
+                leaders.add(str(meta.get("leader") or ""))
+            if len(leaders) == 1 and "" not in leaders:
+                return leaders.pop()
+            last = f"meta leaders seen: {sorted(leaders)}"
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the cluster elected no JetStream meta leader within "
+                                   f"{timeout:g} s ({last})")
+            time.sleep(0.1)
+
+    def server_named(self, name: str) -> NatsServer:
+        """The server whose ``server_name`` is ``name`` (e.g. a stream leader)."""
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(f"no server named {name!r} in {self!r}")
+
     def stop(self) -> None:
         """Stop every server."""
         for server in self.servers:
