@@ -6,14 +6,17 @@ ends when that connection is lost or the client closes.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from time import monotonic
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from . import errors, transport
 from .msg import Msg
 from .outbox import Ctl
 from .protocol import encode
 from .protocol.parser import Err, Info, Ok, Ping, Pong
+
+_data = attrgetter("data")
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._state import _Conn
@@ -43,17 +46,22 @@ def read_loop(client: Client, conn: _Conn) -> None:
 
 
 def dispatch(client: Client, conn: _Conn, events: List[Any]) -> None:
-    subs = client._subs
-    n = 0
-    nbytes = 0
+    """Hand each subscription its messages of one read in one go (in order), and
+    handle the other events in stream order: messages before a PONG are queued
+    before the flush it answers returns."""
+    groups: Dict[int, List[Msg]] = {}
     for ev in events:
         if type(ev) is Msg:
-            n += 1
-            nbytes += len(ev.data)
-            sub = subs.get(ev.sid)
-            if sub is not None and sub._put(ev):
-                client._auto_unsub_done(sub)
-        elif type(ev) is Ping:
+            g = groups.get(ev.sid)
+            if g is None:
+                groups[ev.sid] = [ev]
+            else:
+                g.append(ev)
+            continue
+        if groups:
+            _deliver(client, groups)
+            groups = {}
+        if type(ev) is Ping:
             client._on_ping(conn)
         elif type(ev) is Pong:
             client._on_pong()
@@ -63,9 +71,23 @@ def dispatch(client: Client, conn: _Conn, events: List[Any]) -> None:
             client._on_err(conn, ev.message)
         elif type(ev) is not Ok:  # pragma: no cover - the parser yields nothing else
             raise errors.ProtocolError(f"nats: unexpected event {ev!r}")
-    if n:
-        client._in_msgs += n
-        client._in_bytes += nbytes
+    if groups:
+        _deliver(client, groups)
+
+
+def _deliver(client: Client, groups: Dict[int, List[Msg]]) -> None:
+    subs = client._subs
+    n = 0
+    nbytes = 0
+    for msgs in groups.values():
+        n += len(msgs)
+        nbytes += sum(map(len, map(_data, msgs)))
+    client._in_msgs += n
+    client._in_bytes += nbytes
+    for sid, msgs in groups.items():
+        sub = subs.get(sid)
+        if sub is not None and sub._put_batch(msgs):
+            client._auto_unsub_done(sub)
 
 
 def flush_loop(client: Client, conn: _Conn) -> None:

@@ -47,10 +47,13 @@ class _RespMux(Subscription):
         self.plen = len(prefix)
         self.waiters: Dict[str, _Waiter] = {}
 
-    def _put(self, msg: Msg) -> bool:
-        w = self.waiters.pop(msg.subject[self.plen:], None)
-        if w is not None:
-            w.resolve(msg)
+    def _put_batch(self, msgs: List[Msg]) -> bool:
+        pop = self.waiters.pop
+        plen = self.plen
+        for msg in msgs:
+            w = pop(msg.subject[plen:], None)
+            if w is not None:
+                w.resolve(msg)
         return False
 
 

@@ -89,7 +89,7 @@ def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> 
         pongs = [w for w in client._pongs if w is not None] + client._repings
         client._pongs.clear()
         client._repings = []
-        subs = list(client._all_subs) + ([client._mux] if client._mux else [])
+        subs = list(client._subs.values()) + list(client._all_subs)
         client._subs.clear()
     closed_exc = error or errors.ConnectionClosedError(f"nats: connection closed ({reason})")
     for w in pongs:
@@ -111,6 +111,7 @@ def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> 
     client._unsent_frames = frames
     for s in subs:
         s._close(discard=True)
+    client._dispatcher.close(5.0)
     for s in subs:
         s._join(5.0)
     assert client._opts is not None and client._events is not None

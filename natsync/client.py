@@ -7,7 +7,8 @@ Threads (all named ``natsync-...``, all joined by :meth:`Client.close`):
 * pinger   - one per client: keep-alive PINGs and stale-connection detection
 * reconnect- while reconnecting: server pool, backoff, handshake, resubscribe, replay
 * events   - one per client: user connection callbacks, in order
-* sub-N    - one per callback subscription
+* sub-workerN - the callback pool: elastic, bounded, idle workers retire (_dispatch.py)
+* sub-N    - one per callback subscription made with ``dedicated_thread=True``
 
 Lock order: ``Client._lock`` (which is the outbox lock) before a
 subscription's lock. No I/O and no user code runs under either.
@@ -25,6 +26,7 @@ from urllib.parse import ParseResult
 
 from . import _io, _reconnect, _request_many, _shutdown, errors, transport
 from ._callbacks import CallbackThread
+from ._dispatch import CallbackPool
 from ._jsentry import JetStreamEntry
 from ._request import _connect_failure, _RespMux, _Waiter
 from ._state import State, _Conn, check_transition
@@ -45,6 +47,7 @@ from .subscription import (
     DEFAULT_SUB_PENDING_MSGS_LIMIT,
     MsgHandler,
     Subscription,
+    current_callback_subscription,
 )
 
 log = logging.getLogger("natsync")
@@ -68,7 +71,8 @@ class Client(JetStreamEntry):
         self._gen = 0
         self._pool: Optional[ServerPool] = None
         self._subs: Dict[int, Subscription] = {}
-        self._all_subs: List[Subscription] = []
+        self._all_subs: List[Subscription] = []  # those with a dedicated thread, for close
+        self._dispatcher = CallbackPool(self._id)
         self._sid = 0
         self._pub_cache: Dict[str, bytes] = {}
         self._max_payload = 1024 * 1024
@@ -343,11 +347,14 @@ class Client(JetStreamEntry):
         max_msgs: int = 0,
         pending_msgs_limit: int = DEFAULT_SUB_PENDING_MSGS_LIMIT,
         pending_bytes_limit: int = DEFAULT_SUB_PENDING_BYTES_LIMIT,
+        dedicated_thread: bool = False,
     ) -> Subscription:
         """Subscribe to ``subject`` (wildcards allowed), optionally in a queue group.
 
-        With ``cb`` each message is passed to it on the subscription's own thread;
-        without, take messages with ``next_msg()`` or by iterating."""
+        With ``cb`` each message is passed to it, in order, on the client's callback
+        pool, or with ``dedicated_thread=True`` (for callbacks that block for long) on
+        a thread of the subscription's own; without ``cb``, take messages with
+        ``next_msg()`` or by iterating."""
         validate_sub_subject(subject)
         if queue:
             validate_queue(queue)
@@ -359,10 +366,12 @@ class Client(JetStreamEntry):
             self._check_usable_locked("subscribe")
             self._sid += 1
             sub = Subscription(self, self._sid, subject, queue, cb, max_msgs,
-                               pending_msgs_limit, pending_bytes_limit)
+                               pending_msgs_limit, pending_bytes_limit,
+                               pool=None if dedicated_thread else self._dispatcher)
             self._subs[sub.sid] = sub
-            self._all_subs = [s for s in self._all_subs if not s.is_closed]
-            self._all_subs.append(sub)
+            if sub.dedicated_thread:
+                self._all_subs = [s for s in self._all_subs if not s.is_closed]
+                self._all_subs.append(sub)
             self._send_ctl_locked(Ctl(encode.encode_sub(subject, sub.sid, queue)))
             if max_msgs:
                 self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid, max_msgs)))
@@ -416,7 +425,7 @@ class Client(JetStreamEntry):
                 raise errors.BadSubscriptionError(
                     f"nats: subscription {sub.subject!r} is not active")
             self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
-        if sub._thread is threading.current_thread():
+        if sub._in_own_callback():
             # called from its own callback: it cannot wait for itself; finish in the background
             self._in_background("drain", self._finish_sub_drain, sub, deadline)
             return
@@ -725,7 +734,8 @@ class Client(JetStreamEntry):
 
     def _in_callback_thread(self) -> bool:
         me = threading.current_thread()
-        return any(s._thread is me for s in self._all_subs) or (
+        return current_callback_subscription() is not None or any(
+            s._thread is me for s in self._all_subs) or (
             self._events is not None and self._events.is_current())
 
     def _in_background(self, what: str, fn: Callable[..., None], *args: Any) -> None:

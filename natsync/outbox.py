@@ -151,7 +151,10 @@ class Outbox:
             self.buf_bytes += sum(map(len, msgs))
             if self.space_waiters:
                 self.space.notify_all()
-        else:
+        else:  # closed (or closing): older buffered frames first
+            self.unsent.extend(self.frames)
+            self.frames.clear()
+            self.buf_msgs = self.buf_bytes = 0
             self.unsent.extend(msgs)
 
     def _put_slow(self, frame: bytes, payload_len: int) -> None:

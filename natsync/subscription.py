@@ -1,8 +1,17 @@
-"""Subscription: a bounded per-subscription queue, next_msg/iteration, callback thread.
+"""Subscription: a bounded per-subscription queue, next_msg/iteration, callbacks.
 
-The reader thread calls :meth:`Subscription._put` for each message; the user
-takes messages with :meth:`next_msg`, by iterating, or through ``cb`` which runs
-on a thread owned by this subscription (in order, never on the reader thread).
+The reader thread hands each subscription its share of one socket read with
+:meth:`Subscription._put_batch` (one lock and at most one wake-up per read). The
+user takes messages with :meth:`next_msg` or by iterating, or they go to ``cb``:
+by default on the client's callback pool (:mod:`natsync._dispatch`), which runs
+one subscription on at most one worker at a time, so in order; with
+``dedicated_thread=True`` on a thread owned by the subscription.
+
+Counting: ``pending_msgs``/``pending_bytes`` count the messages received and not
+yet handed to the application. A callback worker takes a batch of messages out
+of the queue at once, but hands them over one by one, and each counts as pending
+until its turn: the counts, and the pending limits checked against them, are
+exact, as if the worker took one message at a time.
 """
 
 from __future__ import annotations
@@ -11,12 +20,14 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Deque, Iterator, Optional
+from operator import attrgetter
+from typing import TYPE_CHECKING, Callable, Deque, Iterator, List, Optional
 
 from . import errors
 from .msg import Msg
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._dispatch import CallbackPool
     from .client import Client
 
 log = logging.getLogger("natsync")
@@ -24,7 +35,24 @@ log = logging.getLogger("natsync")
 DEFAULT_SUB_PENDING_MSGS_LIMIT = 512 * 1024
 DEFAULT_SUB_PENDING_BYTES_LIMIT = 128 * 1024 * 1024
 
+#: Most messages a callback runner takes out of the queue at once.
+BATCH = 256
+
 MsgHandler = Callable[[Msg], None]
+
+_data = attrgetter("data")
+_NO_HAND: List[Msg] = []
+_running = threading.local()  # .sub: the subscription whose callback this thread runs
+
+
+def _size(msgs: List[Msg]) -> int:
+    return sum(map(len, map(_data, msgs)))
+
+
+def current_callback_subscription() -> Optional[Subscription]:
+    """The subscription whose callback the calling thread is running, if any."""
+    sub: Optional[Subscription] = getattr(_running, "sub", None)
+    return sub
 
 
 class Subscription:
@@ -40,6 +68,8 @@ class Subscription:
         max_msgs: int = 0,
         pending_msgs_limit: int = DEFAULT_SUB_PENDING_MSGS_LIMIT,
         pending_bytes_limit: int = DEFAULT_SUB_PENDING_BYTES_LIMIT,
+        *,
+        pool: Optional[CallbackPool] = None,
     ) -> None:
         self._client = client
         self._sid = sid
@@ -50,21 +80,30 @@ class Subscription:
         self._msgs_limit = pending_msgs_limit
         self._bytes_limit = pending_bytes_limit
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)  # emptiness: drain waits here
-        self._avail = threading.Condition(self._lock)  # consumers wait for messages here
+        # made on first use (most subscriptions never need them)
+        self._drained: Optional[threading.Condition] = None  # drain waits for emptiness here
+        self._avail: Optional[threading.Condition] = None  # consumers wait for messages here
         self._consumers_waiting = 0
+        self._drain_waiters = 0
         self._q: Deque[Msg] = deque()
-        self._pending_bytes = 0
+        self._pending_bytes = 0  # bytes of the queue and of the whole batch in hand
+        self._hand = _NO_HAND  # the batch a callback runner took, handed over one by one
+        self._hand_i = 0  # messages of _hand handed over so far
+        self._hand_bytes = 0
         self._received = 0
         self._delivered = 0
         self._dropped = 0
         self._slow = False
         self._closed = False  # no further message will be queued
-        self._busy = False  # callback running
+        self._discard = False  # closed and the queue dropped: no further delivery
+        self._busy = False  # a callback runner holds this subscription
+        self._scheduled = False  # waiting for, or held by, a pool worker
+        self._pool = pool if cb is not None else None
         self._thread: Optional[threading.Thread] = None
-        if cb is not None:
+        if cb is not None and pool is None:
+            self._avail = threading.Condition(self._lock)
             self._thread = threading.Thread(
-                target=self._run_callbacks, name=f"natsync-sub-{sid}-{subject}"[:60], daemon=True
+                target=self._run_thread, name=f"natsync-sub-{sid}-{subject}"[:60], daemon=True
             )
 
     def _start(self) -> None:
@@ -86,16 +125,31 @@ class Subscription:
 
     @property
     def pending_msgs(self) -> int:
-        return len(self._q)
+        """Messages received and not yet handed to the application."""
+        with self._lock:
+            if self._discard:
+                return 0
+            return len(self._q) + len(self._hand) - self._hand_i
 
     @property
     def pending_bytes(self) -> int:
-        return self._pending_bytes
+        """Payload bytes of the messages counted by :attr:`pending_msgs`."""
+        with self._lock:
+            return self._pending_bytes_locked()
+
+    def _pending_bytes_locked(self) -> int:
+        if self._discard:
+            return 0
+        hand = self._hand
+        if not hand:
+            return self._pending_bytes
+        return self._pending_bytes - _size(hand[: self._hand_i])
 
     @property
     def delivered(self) -> int:
         """Messages handed to the application (returned by next_msg or passed to cb)."""
-        return self._delivered
+        with self._lock:
+            return self._delivered + self._hand_i
 
     @property
     def dropped(self) -> int:
@@ -110,6 +164,11 @@ class Subscription:
     def is_closed(self) -> bool:
         return self._closed
 
+    @property
+    def dedicated_thread(self) -> bool:
+        """True when the callback runs on a thread of its own rather than the pool."""
+        return self._thread is not None
+
     def set_pending_limits(self, msgs: int, bytes: int) -> None:  # noqa: A002 - nats-py's name
         """Set the pending limits; 0 or less means no limit on that dimension."""
         with self._lock:
@@ -120,31 +179,48 @@ class Subscription:
         return self._msgs_limit, self._bytes_limit
 
     # --------------------------------------------------------- reader side
-    def _put(self, msg: Msg) -> bool:
-        """Queue ``msg`` (reader thread). Returns True when the auto-unsubscribe count is reached."""
-        n = len(msg.data)
+    def _put_batch(self, msgs: List[Msg]) -> bool:
+        """Queue this subscription's messages of one read (reader thread), oldest first.
+
+        Returns True when the auto-unsubscribe count is reached."""
+        nbytes = _size(msgs)
+        schedule = False
+        report = False
         with self._lock:
             if self._closed:
                 return False
-            self._received += 1
+            mx = self._max
+            if mx > 0 and self._received + len(msgs) > mx:
+                msgs = msgs[: mx - self._received]
+                nbytes = _size(msgs)
+            k = len(msgs)
+            self._received += k
             ml = self._msgs_limit
             bl = self._bytes_limit
-            if (ml > 0 and len(self._q) >= ml) or (bl > 0 and self._pending_bytes + n > bl):
-                self._dropped += 1
-                report = not self._slow
-                self._slow = True
+            q = self._q
+            # _pending_bytes counts the whole batch in hand, so it is an upper bound
+            if (ml <= 0 or len(q) + len(self._hand) - self._hand_i + k <= ml) and (
+                bl <= 0 or self._pending_bytes + nbytes <= bl
+            ):
+                q.extend(msgs)
+                self._pending_bytes += nbytes
             else:
-                report = False
-                msg._sub = self
-                self._q.append(msg)
-                self._pending_bytes += n
-                if self._consumers_waiting:
-                    self._avail.notify()
-            done = self._max > 0 and self._received >= self._max
+                report = self._put_limited_locked(msgs, ml, bl)
+            done = mx > 0 and self._received >= mx
             if done:
                 self._closed = True
-                self._avail.notify_all()
-                self._cond.notify_all()
+                if self._avail is not None:
+                    self._avail.notify_all()
+                if self._drained is not None:
+                    self._drained.notify_all()
+            elif self._consumers_waiting and q:
+                assert self._avail is not None
+                self._avail.notify()
+            if self._pool is not None and not self._scheduled and q:
+                self._scheduled = schedule = True
+        if schedule:
+            assert self._pool is not None
+            self._pool.schedule(self)
         if report:
             self._client._report_async(
                 errors.SlowConsumerError(
@@ -158,25 +234,51 @@ class Subscription:
             )
         return done
 
+    def _put_limited_locked(self, msgs: List[Msg], ml: int, bl: int) -> bool:
+        """Queue what fits the pending limits, drop the rest; True to report an episode."""
+        q = self._q
+        pending = len(q) + len(self._hand) - self._hand_i
+        pbytes = self._pending_bytes_locked()
+        extra = self._pending_bytes - pbytes  # handed over, still counted in _pending_bytes
+        report = False
+        for msg in msgs:
+            n = len(msg.data)
+            if (ml > 0 and pending >= ml) or (bl > 0 and pbytes + n > bl):
+                self._dropped += 1
+                if not self._slow:
+                    self._slow = report = True
+            else:
+                q.append(msg)
+                pending += 1
+                pbytes += n
+        self._pending_bytes = pbytes + extra
+        return report
+
     def _take(self) -> Msg:
-        """Pop the next message; caller holds the lock and has checked the queue."""
+        """Pop the next message (next_msg); caller holds the lock and has checked the queue."""
         msg = self._q.popleft()
         self._pending_bytes -= len(msg.data)
         if self._slow:
-            ml, bl = self._msgs_limit, self._bytes_limit
-            if (ml <= 0 or len(self._q) <= ml // 2) and (bl <= 0 or self._pending_bytes <= bl // 2):
-                self._slow = False  # the episode is over
+            self._end_episode_locked(len(self._q), self._pending_bytes)
         return msg
+
+    def _end_episode_locked(self, pending: int, pbytes: int) -> None:
+        ml, bl = self._msgs_limit, self._bytes_limit
+        if (ml <= 0 or pending <= ml // 2) and (bl <= 0 or pbytes <= bl // 2):
+            self._slow = False  # the episode is over
 
     def _close(self, discard: bool) -> None:
         """No more messages arrive; with ``discard`` drop what is queued."""
         with self._lock:
             self._closed = True
             if discard:
+                self._discard = True
                 self._q.clear()
                 self._pending_bytes = 0
-            self._avail.notify_all()
-            self._cond.notify_all()
+            if self._avail is not None:
+                self._avail.notify_all()
+            if self._drained is not None:
+                self._drained.notify_all()
 
     def _join(self, timeout: float) -> None:
         t = self._thread
@@ -185,6 +287,10 @@ class Subscription:
             if t.is_alive():
                 log.warning("natsync: callback of subscription %r did not return within %.1fs",
                             self._subject, timeout)
+
+    def _in_own_callback(self) -> bool:
+        """True when called from this subscription's own callback."""
+        return getattr(_running, "sub", None) is self
 
     # ---------------------------------------------------------- user side
     def next_msg(self, timeout: Optional[float] = 1.0) -> Msg:
@@ -209,6 +315,8 @@ class Subscription:
                     raise errors.TimeoutError(
                         f"nats: no message on {self._subject!r} within {timeout}s"
                     )
+                if self._avail is None:
+                    self._avail = threading.Condition(self._lock)
                 self._consumers_waiting += 1
                 try:
                     self._avail.wait(min(left, 5.0))
@@ -216,8 +324,9 @@ class Subscription:
                     self._consumers_waiting -= 1
             msg = self._take()
             self._delivered += 1
-            if not self._q:
-                self._cond.notify_all()  # wake a drain waiting for empty
+            if not self._q and self._drain_waiters:
+                assert self._drained is not None
+                self._drained.notify_all()  # wake a drain waiting for empty
             return msg
 
     def _closed_error(self) -> errors.Error:
@@ -257,35 +366,93 @@ class Subscription:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(left)
+                if self._drained is None:
+                    self._drained = threading.Condition(self._lock)
+                self._drain_waiters += 1
+                try:
+                    self._drained.wait(min(left, 5.0))
+                finally:
+                    self._drain_waiters -= 1
             return True
 
-    # ------------------------------------------------------ callback thread
-    def _run_callbacks(self) -> None:
+    # ----------------------------------------------------- callback runner
+    def _serve(self, budget: int) -> bool:
+        """Run the callback on queued messages, in order, until the queue is empty
+        (returns False) or, once ``budget`` messages are done while another
+        subscription waits for a worker, returns True to be served again later.
+        Only one thread at a time runs this for a subscription."""
         cb = self._cb
         assert cb is not None
         lock = self._lock
-        cond = self._cond
-        avail = self._avail
         q = self._q
+        pool = self._pool
+        served = 0
+        prev = getattr(_running, "sub", None)
+        _running.sub = self
+        try:
+            while True:
+                with lock:
+                    hand = self._hand
+                    if hand:  # the previous batch is all handed over (or discarded)
+                        self._delivered += self._hand_i
+                        if not self._discard:
+                            self._pending_bytes -= self._hand_bytes
+                        self._hand = _NO_HAND
+                        self._hand_i = 0
+                    k = len(q)
+                    if not k or (pool is not None and pool.closed):  # a discard empties q
+                        self._busy = False
+                        self._scheduled = False
+                        if self._drain_waiters:
+                            assert self._drained is not None
+                            self._drained.notify_all()
+                        return False
+                    if served >= budget and pool is not None and pool.has_waiting():
+                        self._busy = False
+                        return True  # still scheduled: the worker puts it back in line
+                    if k > BATCH:
+                        hand = [q.popleft() for _ in range(BATCH)]
+                    else:
+                        hand = list(q)
+                        q.clear()
+                    self._hand = hand
+                    self._hand_bytes = _size(hand)
+                    self._busy = True
+                    if self._slow:
+                        self._end_episode_locked(len(q) + len(hand), self._pending_bytes)
+                i = 0
+                for msg in hand:
+                    if self._discard:
+                        break
+                    i += 1
+                    self._hand_i = i
+                    try:
+                        cb(msg)
+                    except Exception as exc:  # the client goes on; the error is reported
+                        self._client._report_callback_error(exc, self._subject)
+                served += i
+        finally:
+            _running.sub = prev
+
+    def _run_thread(self) -> None:
+        """A dedicated callback thread: serve whenever messages are queued, until closed."""
+        avail = self._avail
+        assert avail is not None
         while True:
-            with lock:
-                self._busy = False
-                while not q:
+            with self._lock:
+                while not self._q:
                     if self._closed:
-                        cond.notify_all()
+                        if self._drained is not None:
+                            self._drained.notify_all()
                         return
-                    cond.notify_all()  # empty: wake a drain
                     self._consumers_waiting += 1
-                    avail.wait(5.0)
-                    self._consumers_waiting -= 1
-                msg = self._take()
-                self._busy = True
-            try:
-                cb(msg)
-            except Exception as exc:  # the client goes on; the error is reported
-                self._client._report_callback_error(exc, self._subject)
-            self._delivered += 1
+                    try:
+                        avail.wait(5.0)
+                    finally:
+                        self._consumers_waiting -= 1
+                if self._discard:
+                    return
+            self._serve(BATCH)
 
     def __repr__(self) -> str:
         q = f" queue={self._queue!r}" if self._queue else ""
