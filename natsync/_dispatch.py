@@ -111,7 +111,8 @@ class CallbackPool:
             while not self._closed:
                 if self._ready and not self._idle:
                     seen = self._taken
-                    self._watch.wait(self._stall)
+                    # at the bound no worker can be added: look again less often
+                    self._watch.wait(self._stall if len(self._workers) < self._max else 0.25)
                     if (self._ready and not self._idle and self._taken == seen
                             and len(self._workers) < self._max and not self._closed):
                         self._spawn_locked()
