@@ -237,6 +237,10 @@ class KeyValue:
         except js_errors.NotFoundError:
             where = f" at revision {revision}" if revision else ""
             raise js_errors.KeyNotFoundError(message=f"{key!r} in bucket {self._name!r}{where}")
+        except js_errors.ServiceUnavailableError:
+            # nobody answered the direct get: the bucket may have been deleted
+            self._raise_if_gone()
+            raise
         if msg.subject != subject:
             raise js_errors.KeyNotFoundError(
                 message=f"{key!r} in bucket {self._name!r}: revision {revision} is another key")
@@ -275,7 +279,7 @@ class KeyValue:
         if validate_keys:
             validate_key(key)
         self._check_value(key, value)
-        return int(self._js.publish(self._pre + key, value).seq)
+        return int(self._publish(key, value, None).seq)
 
     def create(self, key: str, value: bytes, validate_keys: bool = True,
                msg_ttl: Optional[float] = None) -> int:
@@ -325,7 +329,7 @@ class KeyValue:
         headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: str(last or 0)}
         return int(self._publish(key, value, headers, msg_ttl).seq)
 
-    def _publish(self, key: str, value: bytes, headers: Dict[str, str],
+    def _publish(self, key: str, value: bytes, headers: Optional[Dict[str, str]],
                  msg_ttl: Optional[float] = None) -> api.PubAck:
         try:
             if msg_ttl is None:
@@ -336,6 +340,23 @@ class KeyValue:
             if err.err_code in (10071, 10164):
                 raise js_errors.KeyWrongLastSequenceError(description=err.description)
             raise
+        except js_errors.NoStreamResponseError as err:
+            raise js_errors.NoStreamResponseError(
+                f"bucket {self._name!r} did not take the write to key {key!r}: it was deleted "
+                f"(create it again with create_key_value(bucket={self._name!r})), or its stream is "
+                f"electing a leader ({err.description})") from None
+
+    def _raise_if_gone(self) -> None:
+        """Raise BucketNotFoundError when the bucket's stream no longer exists."""
+        try:
+            self._js.stream_info(self._stream)
+        except js_errors.NotFoundError:
+            raise self._gone() from None
+
+    def _gone(self) -> js_errors.BucketNotFoundError:
+        return js_errors.BucketNotFoundError(
+            code=404, description=f"bucket {self._name!r} not found: it was deleted; create it "
+            f"again with create_key_value(bucket={self._name!r})")
 
     def delete(self, key: str, last: Optional[int] = None, validate_keys: bool = True,
                msg_ttl: Optional[float] = None) -> bool:
@@ -384,7 +405,10 @@ class KeyValue:
 
     def status(self) -> _Status:
         """The bucket's status and configuration."""
-        return _Status(stream_info=self._js.stream_info(self._stream), bucket=self._name)
+        try:
+            return _Status(stream_info=self._js.stream_info(self._stream), bucket=self._name)
+        except js_errors.StreamNotFoundError:
+            raise self._gone() from None
 
     # ------------------------------------------------------------------ watching
 
@@ -447,15 +471,18 @@ class KeyValue:
         )
         if len(subjects) > 1:
             config.filter_subjects = subjects
-        sub = self._js.subscribe(
-            subjects[0] if len(subjects) == 1 else self._pre + ">",
-            stream=self._stream,
-            config=config,
-            ordered_consumer=True,
-            deliver_policy=policy,
-            headers_only=bool(headers_only or meta_only),
-            inactive_threshold=config.inactive_threshold,
-        )
+        try:
+            sub = self._js.subscribe(
+                subjects[0] if len(subjects) == 1 else self._pre + ">",
+                stream=self._stream,
+                config=config,
+                ordered_consumer=True,
+                deliver_policy=policy,
+                headers_only=bool(headers_only or meta_only),
+                inactive_threshold=config.inactive_threshold,
+            )
+        except js_errors.StreamNotFoundError:
+            raise self._gone() from None
         watcher._start(sub, updates_only=updates_only, cb=cb)
         return watcher
 

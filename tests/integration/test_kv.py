@@ -375,3 +375,15 @@ def test_headers_on_the_wire(js: Any, server: NatsServer) -> None:
     assert seen[3].headers == {"Nats-Expected-Last-Subject-Sequence": "0", "Nats-TTL": "60"}
     assert seen[4].headers == {"Nats-Expected-Last-Subject-Sequence": "3", "Nats-TTL": "60"}
     assert seen[5].headers == {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "30"}
+
+
+def test_a_deleted_bucket_says_so(js: Any) -> None:
+    name = bucket_name()
+    kv = js.create_key_value(bucket=name)
+    kv.put("a", b"1")
+    js.delete_key_value(name)
+    for call in (lambda: kv.get("a"), kv.status, kv.watchall, kv.keys, lambda: kv.history("a")):
+        with pytest.raises(js_errors.BucketNotFoundError, match="it was deleted"):
+            call()
+    with pytest.raises(js_errors.NoStreamResponseError, match=f"bucket '{name}' did not take"):
+        kv.put("a", b"2")
