@@ -563,7 +563,58 @@ def check_runs(name: str) -> Callable[[NatsServer, Callable[..., Running]], None
     return scenario
 
 
+def check_js_publish_ack(server: NatsServer, start: Callable[..., Running]) -> None:
+    with NatsServer(jetstream=True) as js_server:
+        out = lines(run_ok("js_publish_ack.py", js_server.url, "--count", "3"))
+        with natsync.connect(js_server.url) as nc:  # the example removed its stream
+            assert nc.jetstream().streams_info() == []
+    assert out == [
+        "order 1: stored in ORDERS_DEMO as seq 1",
+        "order 2: stored in ORDERS_DEMO as seq 2",
+        "order 3: stored in ORDERS_DEMO as seq 3",
+        "order 1 again: duplicate=True, still seq 1",
+        "stale write refused: err_code 10071",
+        "async: 100 acks, seq 4..103",
+        "stream ORDERS_DEMO holds 103 messages",
+    ]
+
+
+def check_js_pull_worker(server: NatsServer, start: Callable[..., Running]) -> None:
+    with NatsServer(jetstream=True) as js_server:
+        worker = start("js_pull_worker.py", js_server.url, "--count", "4", "--batch", "2")
+        worker.wait_for("^waiting for jobs$")
+        with natsync.connect(js_server.url) as nc:
+            js = nc.jetstream()
+            for job in ("job 1", "flaky 2", "job 3", "job 4"):
+                js.publish("jobs.new", job.encode())
+            out = lines(worker.finish())
+            info = js.consumer_info("JOBS_DEMO", "workers")
+            assert info.num_ack_pending == 0 and info.num_pending == 0
+            assert js.stream_info("JOBS_DEMO").state.messages == 0  # work queue: acked = gone
+    assert out[-1] == "handled 4 jobs"
+    assert "flaky 2: failed on delivery 1, nak" in out
+    assert "flaky 2: done (delivery 2)" in out
+    assert {"job 1: done (delivery 1)", "job 3: done (delivery 1)",
+            "job 4: done (delivery 1)"} <= set(out)
+
+
+def check_js_ordered_replay(server: NatsServer, start: Callable[..., Running]) -> None:
+    with NatsServer(jetstream=True) as js_server:
+        out = lines(run_ok("js_ordered_replay.py", js_server.url, "--from-seq", "3",
+                           "--seed", "6"))
+    assert out == [
+        "seq 3: events.a event 2",
+        "seq 4: events.b event 3",
+        "seq 5: events.a event 4",
+        "seq 6: events.b event 5",
+        "replayed 4 events, up to seq 6",
+    ]
+
+
 SCENARIOS: Dict[str, Callable[[NatsServer, Callable[..., Running]], None]] = {
+    "js_publish_ack.py": check_js_publish_ack,
+    "js_pull_worker.py": check_js_pull_worker,
+    "js_ordered_replay.py": check_js_ordered_replay,
     "pub.py": check_pub,
     "sub.py": check_sub,
     "request.py": check_request,
