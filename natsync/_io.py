@@ -77,16 +77,12 @@ def dispatch(client: Client, conn: _Conn, events: List[Any]) -> None:
 
 def _deliver(client: Client, groups: Dict[int, List[Msg]]) -> None:
     subs = client._subs
-    n = 0
-    nbytes = 0
-    for msgs in groups.values():
-        n += len(msgs)
-        nbytes += sum(map(len, map(_data, msgs)))
-    client._in_msgs += n
-    client._in_bytes += nbytes
-    for sid, msgs in groups.items():
+    sized = [(sid, msgs, sum(map(len, map(_data, msgs)))) for sid, msgs in groups.items()]
+    client._in_msgs += sum(len(msgs) for msgs in groups.values())
+    client._in_bytes += sum(nb for _sid, _msgs, nb in sized)
+    for sid, msgs, nbytes in sized:
         sub = subs.get(sid)
-        if sub is not None and sub._put_batch(msgs):
+        if sub is not None and sub._put_batch(msgs, nbytes):
             client._auto_unsub_done(sub)
 
 

@@ -47,7 +47,7 @@ class _RespMux(Subscription):
         self.plen = len(prefix)
         self.waiters: Dict[str, _Waiter] = {}
 
-    def _put_batch(self, msgs: List[Msg]) -> bool:
+    def _put_batch(self, msgs: List[Msg], nbytes: int = -1) -> bool:
         pop = self.waiters.pop
         plen = self.plen
         for msg in msgs:

@@ -179,11 +179,13 @@ class Subscription:
         return self._msgs_limit, self._bytes_limit
 
     # --------------------------------------------------------- reader side
-    def _put_batch(self, msgs: List[Msg]) -> bool:
-        """Queue this subscription's messages of one read (reader thread), oldest first.
+    def _put_batch(self, msgs: List[Msg], nbytes: int = -1) -> bool:
+        """Queue this subscription's messages of one read (reader thread), oldest first;
+        ``nbytes`` is their payload size when the caller knows it.
 
         Returns True when the auto-unsubscribe count is reached."""
-        nbytes = _size(msgs)
+        if nbytes < 0:
+            nbytes = _size(msgs)
         schedule = False
         report = False
         with self._lock:
