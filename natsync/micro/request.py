@@ -114,3 +114,28 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request subject={self.subject!r} data={self.data[:64]!r}>"
+
+
+def run_handler(handler: Callable[[Request], None], msg: Msg,
+                on_error: Callable[[str, str, bool], None]) -> Optional[Exception]:
+    """Run ``handler`` on the request in ``msg``. A ``ServiceError`` it raises is
+    answered with its code and description, anything else with ``500`` and its
+    repr (unless the handler already answered); every error, raised or sent with
+    ``respond_error``, goes to ``on_error`` before the requester sees it.
+    Returns what the handler raised, if anything."""
+    req = Request(msg, on_error)
+    try:
+        handler(req)
+        return None
+    except ServiceError as exc:
+        raised: Exception = exc
+        code, desc = exc.code, exc.description
+    except Exception as exc:  # any other error: a 500 carrying its repr, as nats-py
+        raised, code, desc = exc, "500", repr(exc)
+    req._record_error(code, desc)
+    if not req._responded and msg.reply:
+        try:
+            req._send_error(code, desc)
+        except errors.Error as exc:
+            raised.__context__ = exc
+    return raised

@@ -38,7 +38,7 @@ from .api import (
     ServiceVerb,
     control_subject,
 )
-from .request import Request, ServiceError
+from .request import Request, run_handler
 
 DEFAULT_STOP_TIMEOUT = 10.0
 
@@ -119,25 +119,11 @@ class Endpoint:
         start = time.perf_counter_ns()
         with self._lock:  # counted before anything is answered, so stats never lag a reply
             self._num_requests += 1
-        req = Request(msg, self._count_error)
-        raised: Optional[Exception] = None
         _local.service = self._service
         try:
-            self._handler(req)
-        except ServiceError as exc:
-            raised = exc
-            req._record_error(exc.code, exc.description)
-        except Exception as exc:  # any other error: a 500 carrying its repr, as nats-py
-            raised = exc
-            req._record_error("500", repr(exc))
+            raised = run_handler(self._handler, msg, self._count_error)
         finally:
             _local.service = None
-        if raised is not None and not req._responded and msg.reply:
-            code, desc = req._error or ("500", "")
-            try:
-                req._send_error(code, desc)
-            except errors.Error as exc:
-                raised.__context__ = exc
         elapsed = time.perf_counter_ns() - start
         with self._lock:
             self._processing_time += elapsed
