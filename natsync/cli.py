@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="write per-client results as CSV ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON ('-': stdout)")
     p.add_argument("--no-progress", action="store_true", help="draw no progress on stderr")
+    from . import _cli_js
+
+    _cli_js.add_bench_options(p)
 
     _cli_micro.register(add("micro", _cli_micro.HELP))
 
@@ -410,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _cli_kv
 
     _cli_kv.register(subs, _add_connection_options)
+    _cli_js.register(subs, _add_connection_options)
     from . import _cli_object
 
     _cli_object.register(add)
@@ -633,6 +637,10 @@ def cmd_req(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if getattr(args, "js", False):
+        from ._cli_js import run_bench as run_js_bench
+
+        return run_js_bench(args)
     from ._bench import run_bench
 
     return run_bench(args, lambda name, **kw: connect(args, name=name, **kw))
@@ -646,6 +654,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_kv(args: argparse.Namespace) -> int:
     from ._cli_kv import run
+
+    return run(args)
+
+
+def cmd_js(args: argparse.Namespace) -> int:
+    from ._cli_js import run
 
     return run(args)
 
@@ -664,6 +678,8 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": cmd_bench,
     "demo": cmd_demo,
     "kv": cmd_kv,
+    "stream": cmd_js,
+    "consumer": cmd_js,
     "micro": lambda args: _cli_micro.run(args, connect),
     "object": cmd_object,
 }
