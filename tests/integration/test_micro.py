@@ -546,3 +546,32 @@ def test_closing_the_client_ends_the_workers(server: NatsServer) -> None:
     svc.stop(timeout=2.0)  # and stopping it afterwards is harmless
     assert svc.stopped
     # (the no_thread_leak fixture fails the test if a natsync-micro thread is left)
+
+
+def test_nine_discovery_subscriptions_without_queue_and_endpoints_in_theirs(
+        server: NatsServer, connect: Callable[..., natsync.Client]) -> None:
+    snc = connect(name="micro-subs")
+    got: List[bytes] = []
+    handled = threading.Event()
+
+    def no_reply(req: micro.Request) -> None:
+        got.append(req.data)
+        handled.set()
+
+    with micro.add_service(snc, name="subs", version="1.0.0") as svc:
+        svc.add_endpoint(name="a", handler=echo, max_concurrency=3)
+        svc.add_endpoint(name="b", handler=echo, queue_group_disabled=True)
+        svc.add_endpoint(name="nowhere", subject="nowhere", handler=no_reply)
+        (conn,) = [c for c in server.connz(subs="detail")["connections"]
+                   if c.get("name") == "micro-subs"]
+        subs = {(s["subject"], s.get("qgroup", "")) for s in conn["subscriptions_list_detail"]}
+        expected = {(f"$SRV.{verb}{tail}", "") for verb in ("PING", "INFO", "STATS")
+                    for tail in ("", ".subs", f".subs.{svc.id}")}
+        assert len(expected) == 9
+        assert subs == expected | {("a", "q"), ("b", ""), ("nowhere", "q")}
+        # a request published without a reply subject is handled, and nothing is sent back
+        snc.publish("nowhere", b"fire and forget")
+        assert handled.wait(WAIT)
+        (st,) = micro.stats(snc, "subs", svc.id, timeout=WAIT)
+        (ep,) = [e for e in st.endpoints if e.name == "nowhere"]
+        assert (ep.num_requests, ep.num_errors) == (1, 0) and got == [b"fire and forget"]
