@@ -165,17 +165,31 @@ class Consumer:
                       self._check_exists)
 
     def _check_exists(self) -> Optional[BaseException]:
-        """After a 503: the error that ends the pull if the consumer is gone, else None."""
+        """After a 503: the error that ends the pull if the consumer is gone, else None.
+
+        In a cluster, a consumer (or stream) without a leader can answer "not found"
+        to an info request during an election, so "gone" also needs the name to be
+        missing from the stream's (or account's) list of names, which the cluster's
+        meta layer keeps through elections."""
         try:
             self._js.get_consumer_info(self._stream, self._name)
+            return None
         except (js_errors.ConsumerNotFoundError, js_errors.StreamNotFoundError) as exc:
-            return errors.ConsumerDeletedError(
-                f"nats: consumer {self._name!r} of stream {self._stream!r} no longer exists "
-                f"({exc}); create it again to go on consuming", code=404,
-                stream=self._stream, consumer=self._name)
+            cause: BaseException = exc
         except core_errors.Error:
             return None  # not reachable right now: keep trying
-        return None
+        try:
+            if self._stream in self._js.stream_names() and \
+                    self._name in self._js.consumer_names(self._stream):
+                return None
+        except js_errors.StreamNotFoundError:
+            pass
+        except core_errors.Error:
+            return None
+        return errors.ConsumerDeletedError(
+            f"nats: consumer {self._name!r} of stream {self._stream!r} no longer exists "
+            f"({cause}); create it again to go on consuming", code=404,
+            stream=self._stream, consumer=self._name)
 
     def messages(self, max_messages: Optional[int] = None, max_bytes: Optional[int] = None,
                  max_wait: Optional[float] = None, heartbeat: Optional[float] = None, *,

@@ -103,8 +103,8 @@ class OrderedConsumer:
         return self._info
 
     def get_info(self) -> api.ConsumerInfo:
-        if self._name is None:
-            self._recreate(None)
+        if self._name is None and not self._recreate(None):
+            raise core_errors.ConnectionClosedError("nats: connection closed")
         assert self._name is not None
         self._info = self._js.get_consumer_info(self._stream, self._name)
         return self._info
@@ -130,8 +130,9 @@ class OrderedConsumer:
             filter_subjects=fs if fs and len(fs) > 1 else None,
         )
 
-    def _recreate(self, stop: Optional[threading.Event]) -> bool:
-        """Replace the server-side consumer, with backoff; False when stopped meanwhile."""
+    def _recreate(self, stop: Optional[threading.Event], deadline: Optional[float] = None) -> bool:
+        """Replace the server-side consumer, with backoff; False when stopped meanwhile
+        (or the client closed); TimeoutError past ``deadline``."""
         old = self._name
         if old is not None:
             try:
@@ -141,6 +142,8 @@ class OrderedConsumer:
         attempts = 0
         limit = self._cfg.max_reset_attempts
         while True:
+            if self._nc.is_closed or (stop is not None and stop.is_set()):
+                return False
             attempts += 1
             try:
                 info = upsert_consumer(self._js.api, self._stream, self._config(), "create")
@@ -150,6 +153,13 @@ class OrderedConsumer:
                         f"nats: could not recreate the ordered consumer on stream {self._stream!r} "
                         f"after {attempts} attempts: {exc}", exc) from exc
                 delay = RESET_BACKOFF[min(attempts - 1, len(RESET_BACKOFF) - 1)]
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise core_errors.TimeoutError(
+                            f"nats: could not create the ordered consumer on stream "
+                            f"{self._stream!r} in time: {exc}") from exc
+                    delay = min(delay, left)
                 log.debug("natsync.jetstream: ordered consumer reset failed (%s); retry in %ss",
                           exc, delay)
                 if stop is not None:
@@ -179,19 +189,19 @@ class OrderedConsumer:
         """One pull, in order; a gap or an error ends it early, and the next fetch goes
         on from the last message delivered."""
         req = fetch_request(max_messages, max_bytes, max_wait, heartbeat)
-        return self._fetch(req, req.expires + CLIENT_MARGIN)
+        return self._fetch(req, req.expires + CLIENT_MARGIN, req.expires)
 
     def fetch_nowait(self, max_messages: Optional[int] = None,
                      max_bytes: Optional[int] = None) -> Iterator[Msg]:
         req = fetch_request(max_messages, max_bytes, None, None, no_wait=True)
-        return self._fetch(req, self._js.timeout)
+        return self._fetch(req, self._js.timeout, self._js.timeout)
 
-    def _fetch(self, req: object, wait: float) -> Iterator[Msg]:
+    def _fetch(self, req: object, wait: float, create_within: float) -> Iterator[Msg]:
         from ._pullstate import PullRequest
 
         assert isinstance(req, PullRequest)
-        if self._name is None:
-            self._recreate(None)
+        if self._name is None and not self._recreate(None, time.monotonic() + create_within):
+            raise core_errors.ConnectionClosedError("nats: connection closed")
         assert self._name is not None
         batch = MessageBatch(self._nc, next_subject(self._js.api_prefix, self._stream, self._name),
                              req, wait, self._stream, self._name)

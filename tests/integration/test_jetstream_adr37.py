@@ -165,6 +165,7 @@ def test_messages_refill_threshold_keeps_pull_requests_few(server: NatsServer,
                 if len(seen) == n:
                     break
             made = msgs.pull_requests
+        nc.flush(WAIT)  # our last pull request reached the server
         observed = sniff.count()
     finally:
         sniff.close()

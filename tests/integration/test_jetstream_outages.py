@@ -251,37 +251,125 @@ def test_ordered_consumer_across_restart_delivers_each_message_once_in_order(
         nc.close()
 
 
+def retry(fn: Callable[[], Any], what: str) -> Any:
+    """Call ``fn`` until it succeeds (the cluster's meta leader may be electing)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            return fn()
+        except errors.Error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} did not succeed within {WAIT}s") from None
+            time.sleep(0.25)
+
+
+def wait_new_leader(cluster_info: Callable[[], Any], old: Any) -> None:
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            info = cluster_info()
+            if info is not None and info.leader and info.leader != old:
+                return
+        except errors.Error:
+            pass
+        assert time.monotonic() < deadline, f"no new leader after {old}"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
-def test_consume_goes_on_across_leader_changes_of_an_r3_stream() -> None:
-    log = Log()
+def test_messages_and_consume_go_on_across_leader_changes_of_an_r3_stream() -> None:
+    """Leader stepdowns of the stream and its consumers while a consume() and a
+    messages() run: both go on, nothing acked comes back, nothing is lost."""
+    a, b = Log(), Log()
     with NatsCluster(3, jetstream=True) as cluster:
         nc = natsync.connect(cluster.urls, **FAST)
         try:
             js = jetstream.new(nc, timeout=10.0)
-            deadline = time.monotonic() + WAIT
-            while True:  # the meta leader needs a moment after the routes form
-                try:
-                    st = js.create_stream(name="R", subjects=["r.>"], num_replicas=3)
-                    break
-                except errors.Error:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.25)
-            c = st.create_consumer(name="w", ack_policy="explicit", ack_wait=2.0, num_replicas=3)
+            st = retry(lambda: js.create_stream(name="R", subjects=["r.>"], num_replicas=3),
+                       "create the R3 stream")
+            ca = st.create_consumer(name="a", ack_policy="explicit", ack_wait=2.0, num_replicas=3)
+            cb = st.create_consumer(name="b", ack_policy="explicit", ack_wait=2.0, num_replicas=3)
             sent = publish(js, "r.a", 0, 60)
-            cc = c.consume(log.handle, max_messages=10, max_wait=2, error_cb=log.error_cb)
-            log.wait(lambda: len(log.acked) >= 30, "30 acked")
-            before = st.get_info().cluster
-            nc.request("$JS.API.STREAM.LEADER.STEPDOWN.R", b"", timeout=10.0)
-            nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.R.w", b"", timeout=10.0)
-            sent |= publish(js, "r.b", 60, 60)
-            log.wait(lambda: log.handled == sent, "every message handled", timeout=60.0)
-            settle(c)
-            after = st.get_info().cluster
-            assert before is not None and after is not None
-            assert before.leader != after.leader
-            cc.stop()
-            assert log.redelivered_after_ack == []
-            no_redelivery_after(c, 2.0)
+            cc = ca.consume(a.handle, max_messages=10, max_wait=2, error_cb=a.error_cb)
+            msgs = cb.messages(max_messages=10, max_wait=2, error_cb=b.error_cb)
+            failure: List[BaseException] = []
+
+            def run() -> None:
+                try:
+                    for msg in msgs:
+                        b.handle(msg)
+                except BaseException as exc:
+                    failure.append(exc)
+
+            t = threading.Thread(target=run)
+            t.start()
+            try:
+                a.wait(lambda: len(a.acked) >= 20, "20 acked by consume()")
+                b.wait(lambda: len(b.acked) >= 20, "20 acked by messages()")
+                # the stream's leader steps down, then each consumer's, one at a time,
+                # each once the previous one has a new leader
+                old = retry(lambda: st.get_info().cluster, "stream info").leader
+                nc.request("$JS.API.STREAM.LEADER.STEPDOWN.R", b"", timeout=10.0)
+                wait_new_leader(lambda: st.get_info().cluster, old)
+                for c in (ca, cb):
+                    old = retry(lambda: c.get_info().cluster, "consumer info").leader  # noqa: B023
+                    nc.request(f"$JS.API.CONSUMER.LEADER.STEPDOWN.R.{c.name}", b"", timeout=10.0)
+                    wait_new_leader(lambda: c.get_info().cluster, old)  # noqa: B023
+                sent |= retry(lambda: publish(js, "r.b", 60, 60), "publish after the stepdowns")
+                for log in (a, b):
+                    log.wait(lambda log=log: log.handled == sent, "every message handled",  # type: ignore[misc]
+                             timeout=90.0)
+                settle(ca)
+                settle(cb)
+                assert t.is_alive() and not failure, failure
+                assert not cc.closed().is_set()
+            finally:
+                cc.stop()
+                msgs.stop()
+                t.join(WAIT)
+            assert not failure, failure
+            assert a.redelivered_after_ack == [] and b.redelivered_after_ack == []
+            no_redelivery_after(ca, 2.0)
+            no_redelivery_after(cb, 2.0)
         finally:
             nc.close()
+
+
+@pytest.mark.slow
+def test_consumer_lost_in_an_outage_ends_messages_with_a_clear_error(server: NatsServer) -> None:
+    log = Log()
+    nc = natsync.connect(server.url, **FAST)
+    try:
+        js = jetstream.new(nc)
+        st = js.create_stream(name="M", subjects=["m.>"], storage="memory")
+        c = st.create_consumer(name="w", ack_policy="explicit")
+        js.publish("m.x", b"0")
+        msgs = c.messages(max_messages=10, max_wait=2, error_cb=log.error_cb)
+        assert next(msgs).data == b"0"
+        server.kill()
+        server.restart()  # a memory stream, and its consumer, do not survive this
+        with pytest.raises(jerrors.ConsumerDeletedError, match="no longer exists"):
+            next(msgs)
+        assert any(isinstance(e, jerrors.JetStreamNotReadyError) for e in log.errors)
+    finally:
+        nc.close()
+
+
+def test_closing_the_client_ends_an_ordered_consume(server: NatsServer) -> None:
+    nc = natsync.connect(server.url, **FAST)
+    js = jetstream.new(nc)
+    js.create_stream(name="C", subjects=["c.>"])
+    publish(js, "c.x", 0, 3)
+    got: List[bytes] = []
+    three = threading.Event()
+
+    def cb(msg: natsync.Msg) -> None:
+        got.append(msg.data)
+        if len(got) == 3:
+            three.set()
+
+    cc = js.ordered_consumer("C").consume(cb, max_wait=2)
+    assert three.wait(WAIT)
+    nc.close()
+    assert cc.closed().wait(WAIT)  # the consume thread ends with the client
+    assert got == [b"0", b"1", b"2"]
