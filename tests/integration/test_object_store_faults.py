@@ -29,16 +29,20 @@ def chunk_msgs(js: Any, bucket: str) -> int:
 
 
 class KillingReader:
-    """A source that kills the server after ``kill_at`` chunks and ends after ``total``."""
+    """A source that kills the server after ``kill_at`` chunks (and restarts it at once
+    with ``restart``) and ends after ``total``; chunk i is i repeated."""
 
-    def __init__(self, server: NatsServer, kill_at: int, total: int) -> None:
-        self.server, self.kill_at, self.total, self.reads = server, kill_at, total, 0
+    def __init__(self, server: NatsServer, kill_at: int, total: int, restart: bool = False) -> None:
+        self.server, self.kill_at, self.total, self.restart, self.reads = (
+            server, kill_at, total, restart, 0)
 
     def read(self, n: int) -> bytes:
         self.reads += 1
         if self.reads == self.kill_at:
             self.server.kill()
-        return os.urandom(n) if self.reads <= self.total else b""
+            if self.restart:
+                self.server.start()
+        return bytes([self.reads % 256]) * n if self.reads <= self.total else b""
 
 
 @pytest.mark.slow
@@ -68,6 +72,29 @@ def test_put_interrupted_by_a_server_crash_leaves_no_incomplete_object(tmp_path:
             # The bucket works as before.
             obs.put("victim", b"v" * 300_000)
             assert obs.get("victim").data == b"v" * 300_000
+
+
+@pytest.mark.slow
+def test_put_across_a_quick_server_restart_is_complete_or_purged(tmp_path: Path) -> None:
+    with NatsServer(jetstream=True, store_dir=str(tmp_path / "js")) as server:
+        with natsync.connect(server.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1) as nc:
+            js = nc.jetstream(timeout=WAIT)
+            obs = js.create_object_store("QUICK")
+            try:
+                info = obs.put("obj", KillingReader(server, kill_at=8, total=30, restart=True))
+            except errors.Error as exc:
+                # The chunks in flight were lost with the connection: the put failed,
+                # and with the server back its chunks were purged.
+                assert not isinstance(exc, ObjectPutError), exc
+                nc.flush(timeout=WAIT)
+                with pytest.raises(ObjectNotFoundError):
+                    obs.get_info("obj")
+                assert chunk_msgs(js, "QUICK") == 0
+            else:
+                # Nothing was in flight at the crash: the put went through, complete.
+                expected = b"".join(bytes([i]) * 128 * 1024 for i in range(1, 31))
+                assert info.size == len(expected)
+                assert obs.get("obj").data == expected
 
 
 RSS_SCRIPT = r"""
