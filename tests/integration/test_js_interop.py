@@ -46,7 +46,7 @@ async def py_fetch(url: str, subject: str, durable: str, n: int) -> List[Tuple[A
         while len(got) < n:
             for m in await psub.fetch(n - len(got), timeout=WAIT):
                 got.append((m.subject, m.data, dict(m.headers or {}), m.metadata.sequence.stream))
-                await m.ack()
+                await m.ack_sync(timeout=WAIT)
         info = await js.consumer_info(psub._stream, durable)
         assert info.num_ack_pending == 0
         return got
