@@ -284,6 +284,23 @@ class WSStream(transport.Layered):
         finally:
             self._wlock.release()
 
+    def goodbye(self) -> None:
+        # A normal close frame, unless the stream already failed or a writer is busy
+        # (mid-frame, or blocked): sent without waiting, on a plain socket only (a TLS
+        # write may have to wait for the peer). A frame cut short is no worse than none.
+        inner = self.inner
+        dontwait = getattr(socket, "MSG_DONTWAIT", 0)
+        if self._ended is not None or not isinstance(inner, socket.socket) or not dontwait:
+            return
+        if not self._wlock.acquire(False):
+            return
+        try:
+            inner.send(self._frame(ws.close_payload(1000), ws.OP_CLOSE), dontwait)
+        except OSError:
+            pass
+        finally:
+            self._wlock.release()
+
     def _send_close(self, code: int, reason: str) -> None:
         if not self._wlock.acquire(False):
             return

@@ -42,6 +42,10 @@ class Layered:
     def fileno(self) -> int:
         raise NotImplementedError
 
+    def goodbye(self) -> None:
+        """Say goodbye in the layer's protocol before the socket closes, if that
+        cannot block (called by :func:`hard_shutdown`)."""
+
 
 Sock = Union[socket.socket, ssl.SSLSocket, Layered]
 
@@ -205,7 +209,9 @@ def hard_shutdown(sock: Optional[Stream]) -> None:
     if sock is None:
         return
     if isinstance(sock, Layered):
-        sock.closed = True
+        if not sock.closed:
+            sock.closed = True
+            sock.goodbye()
         sock = sock.inner
         if isinstance(sock, Layered):  # pragma: no cover - layers are not stacked
             hard_shutdown(sock)

@@ -363,3 +363,20 @@ def test_unreachable_proxy_is_named(clients: Clients) -> None:
     with pytest.raises(errors.NoServersError, match=f"ws_proxy 127.0.0.1:{port}"):
         nc.connect("ws://127.0.0.1:9", ws_proxy=f"http://127.0.0.1:{port}",
                    **dict(CLIENT_DEFAULTS, allow_reconnect=False))
+
+
+def test_close_sends_a_normal_close_frame(fake_server: FakeServer, clients: Clients) -> None:
+    def serve() -> WSConn:
+        w = WSConn(fake_server.accept())
+        w.handshake()
+        return w
+
+    bg = fake_server.background(serve)
+    nc = connect(clients, fake_server)
+    w: WSConn = bg.result()
+    nc.publish("last", b"words")
+    nc.close()  # hands over what is queued, then says goodbye
+    w.conn.wait_eof()
+    events = w.events()
+    assert b"PUB last 5\r\nwords\r\n" in w.nats()
+    assert events[-1] == ws.Close(1000, ""), events[-3:]
