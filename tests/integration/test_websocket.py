@@ -283,3 +283,24 @@ def test_frames_are_decodable_by_a_server_side_decoder(ws_server: NatsServer) ->
         events = ws.FrameDecoder(masked=True).feed(raw)
         data = b"".join(e for e in events if isinstance(e, bytes))
         assert data.startswith(b"CONNECT {") and b"PUB ws.seen 7\r\npayload\r\n" in data
+
+
+def test_cluster_members_are_discovered_as_websocket_servers() -> None:
+    with NatsServer(websocket=True, cluster_name="wsc") as a:
+        assert a.route_url is not None
+        with NatsServer(websocket=True, cluster_name="wsc", routes=[a.route_url]) as b:
+            poll(lambda: a.routez().get("num_routes", 0) >= 1, "the route")
+            ev = Events()
+            nc = natsync.connect(a.ws_url, dont_randomize=True, **FAST, **ev.callbacks())
+            try:
+                want = f"ws://127.0.0.1:{b.websocket_port}"
+                poll(lambda: want in [u.geturl() for u in nc.discovered_servers],
+                     f"{want} among the discovered servers {nc.discovered_servers}")
+                a.kill()
+                ev.wait_count("reconnected")
+                assert nc.connected_url is not None and nc.connected_url.geturl() == want
+                sub = nc.subscribe("ws.cluster")
+                nc.publish("ws.cluster", b"on b")
+                assert sub.next_msg(WAIT).data == b"on b"
+            finally:
+                nc.close()
