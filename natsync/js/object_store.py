@@ -144,6 +144,12 @@ class ObjectStore:
         def backing_store(self) -> str:
             return "JetStream"
 
+        @property
+        def compressed(self) -> bool:
+            """The bucket is stored s2-compressed (ADR-20's IsCompressed; beyond nats-py)."""
+            value = self.stream_info.config.compression
+            return getattr(value, "value", value) not in (None, "", "none")
+
     def __init__(self, name: str, stream: str, js: JetStreamContext, *,
                  nc: Optional[Client] = None, timeout: float = 5.0, direct: bool = True) -> None:
         self._name = name

@@ -287,6 +287,12 @@ def test_store_management_and_config(js: Any) -> None:
     assert c.allow_rollup_hdrs and c.allow_direct and c.max_age == 3600.0
     assert c.max_bytes == 10_000_000 and c.description == "cfg"
     assert obs.status().ttl == 3600.0 and obs.status().description == "cfg"
+    assert c.metadata is not None and c.metadata.get("team") == "a"
+    assert not obs.status().compressed
+    packed = js.create_object_store(f"{name}-s2", compression=True)
+    assert packed.status().compressed
+    packed.put("p", b"p" * 200_000)
+    assert packed.get("p").data == b"p" * 200_000
     assert js.object_store(name).bucket == name
     js.delete_object_store(name)
     with pytest.raises(NotFoundError):
@@ -424,3 +430,41 @@ def test_watch_iteration_ends_on_stop(obs: ObjectStore) -> None:
     t.join(WAIT)
     assert not t.is_alive()
     assert [e.name if e else None for e in seen] == ["a", None, "b"]
+
+
+# --------------------------------------------------------------------------- failing sources, lost chunks
+
+
+class FailingSource(io.RawIOBase):
+    """A file that reads ``good`` chunks' worth of bytes, then fails like a bad disk."""
+
+    def __init__(self, good: int) -> None:
+        self.left = good
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self.left <= 0:
+            raise OSError(5, "Input/output error")
+        self.left -= 1
+        return b"z" * n
+
+
+def test_a_source_that_fails_midway_leaves_nothing_behind(js: Any, obs: ObjectStore) -> None:
+    obs.put("kept", b"k")
+    with pytest.raises(OSError, match="Input/output error"):
+        obs.put("broken", FailingSource(good=5))
+    with pytest.raises(ObjectNotFoundError):
+        obs.get_info("broken", show_deleted=True)
+    assert chunk_msgs(js, obs) == 1  # the five chunks sent were purged; "kept" is intact
+    assert [i.name for i in obs.list()] == ["kept"]
+
+
+def test_a_get_whose_chunks_are_gone_times_out_clearly(nc: natsync.Client) -> None:
+    js = nc.jetstream(timeout=1.0)
+    obs = js.create_object_store(f"B{next(_bucket_numbers)}")
+    info = obs.put("lost", b"l" * 300_000)
+    js.purge_stream(f"OBJ_{obs.bucket}", subject=f"$O.{obs.bucket}.C.{info.nuid}")
+    with pytest.raises(errors.TimeoutError, match=r"no chunk arrived within 1s after 0 of 3 chunks"):
+        obs.get("lost")
