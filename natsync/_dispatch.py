@@ -46,16 +46,26 @@ SLICE = 256
 STALL = 0.005
 
 
+class _Idle:
+    """An idle worker's slot: ``schedule`` hands it a subscription and wakes it."""
+
+    __slots__ = ("wake", "sub")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.sub: Optional[Subscription] = None
+
+
 class CallbackPool:
     """An elastic pool of callback workers for one client."""
 
     def __init__(self, client_id: int) -> None:
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # idle workers wait here
         self._watch = threading.Condition(self._lock)  # the supervisor waits here
-        self._ready: Deque[Subscription] = deque()
-        self._idle = 0
-        self._taken = 0  # ready subscriptions taken by a worker, in total (progress)
+        self._ready: Deque[Subscription] = deque()  # waiting for a worker, in order
+        self._idle: List[_Idle] = []  # idle workers, the most recently idle last
+        self._taken = 0  # subscriptions a worker took, in total (progress)
         self._workers: List[threading.Thread] = []
         self._supervisor: Optional[threading.Thread] = None
         self._watching = False  # the supervisor waits for work (not for a stall)
@@ -80,10 +90,14 @@ class CallbackPool:
         with self._lock:
             if self._closed:
                 return
+            if self._idle:  # hand it straight to an idle worker (the warmest one)
+                slot = self._idle.pop()
+                slot.sub = sub
+                self._taken += 1
+                slot.wake.release()
+                return
             self._ready.append(sub)
-            if self._idle:
-                self._work.notify()
-            elif not self._workers:
+            if not self._workers:
                 self._spawn_locked()
             elif self._supervisor is None:
                 self._supervisor = threading.Thread(
@@ -127,42 +141,59 @@ class CallbackPool:
             if self._supervisor is me:
                 self._supervisor = None
 
+    def _next(self, slot: _Idle) -> Optional[Subscription]:
+        """A worker's next subscription: from the ready line, or handed over while it
+        waits idle; None when the worker must end (closed, or idle too long)."""
+        with self._lock:
+            if self._ready:
+                self._taken += 1
+                return self._ready.popleft()
+            if self._closed:
+                return None
+            self._idle.append(slot)
+        got = slot.wake.acquire(True, self._idle_timeout)
+        with self._lock:
+            sub = slot.sub
+            if sub is not None:  # handed over (maybe just as the wait timed out)
+                slot.sub = None
+                if not got:
+                    slot.wake.acquire()  # released by the hand-over: take it back
+                return sub
+            if slot in self._idle:  # timed out (or woken by close): retire
+                self._idle.remove(slot)
+            elif not got:  # close() took the slot out and is releasing it
+                slot.wake.acquire()
+            return None
+
     def _run(self) -> None:
         me = threading.current_thread()
-        lock = self._lock
-        ready = self._ready
+        slot = _Idle()
         while True:
-            with lock:
-                if not ready:
-                    deadline = time.monotonic() + self._idle_timeout
-                    while not ready:
-                        left = deadline - time.monotonic()
-                        if self._closed or left <= 0:
-                            self._workers.remove(me)
-                            return
-                        self._idle += 1
-                        try:
-                            self._work.wait(left)
-                        finally:
-                            self._idle -= 1
-                sub = ready.popleft()
-                self._taken += 1
+            sub = self._next(slot)
+            if sub is None:
+                with self._lock:
+                    if self._ready and not self._closed:
+                        continue  # work came in as it retired: stay
+                    self._workers.remove(me)
+                return
             try:
                 again = sub._serve(SLICE)
             except BaseException:  # pragma: no cover - _serve reports callback errors itself
                 log.exception("natsync: callback worker failed")
                 again = False
             if again:
-                with lock:
+                with self._lock:
                     if not self._closed:
-                        ready.append(sub)
+                        self._ready.append(sub)
 
     def close(self, timeout: float) -> None:
         """Stop taking work, wake idle workers and join every thread (not the caller)."""
         with self._lock:
             self._closed = True
             self._ready.clear()
-            self._work.notify_all()
+            idle, self._idle = self._idle, []
+            for slot in idle:
+                slot.wake.release()
             self._watch.notify_all()
             threads = list(self._workers)
             if self._supervisor is not None:

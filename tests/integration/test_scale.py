@@ -235,3 +235,27 @@ def test_idle_workers_retire(server: NatsServer, monkeypatch: pytest.MonkeyPatch
     nc.publish("r.7")
     wait_for(lambda: len(got) == 51)
     nc.close()
+
+
+def test_blocked_callback_does_not_hold_up_one_ready_in_the_same_read(server: NatsServer) -> None:
+    """Two subscriptions become ready in one read while one worker is idle: the first
+    blocks in its callback, the second is still served (by another worker)."""
+    nc = natsync.connect(server.url)
+    warm = threading.Event()
+    release = threading.Event()
+    fast_got = threading.Event()
+    nc.subscribe("warm", cb=lambda m: warm.set())
+    nc.publish("warm")
+    assert warm.wait(20)  # one worker now, idle
+    wait_for(lambda: len([t for t in sub_threads(nc) if "worker" in t]) == 1)
+    for _ in range(5):  # in a row, so that both often land in one read
+        release.clear()
+        fast_got.clear()
+        nc.subscribe("slow", cb=lambda m: release.wait(30), max_msgs=1)
+        nc.subscribe("fast", cb=lambda m: fast_got.set(), max_msgs=1)
+        nc.publish("slow")
+        nc.publish("fast")
+        nc.flush()
+        assert fast_got.wait(20), "the fast subscription waited for the blocked one"
+        release.set()
+    nc.close()
