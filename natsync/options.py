@@ -22,6 +22,7 @@ from typing import Any, Callable, List, Literal, Optional, Tuple, Union
 from urllib.parse import ParseResult, urlparse
 
 from .backoff import Backoff
+from .protocol.ws import check_header
 from .servers import DEFAULT_SERVER, ServersSpec, parse_servers, redact_url
 
 __all__ = [
@@ -226,8 +227,6 @@ class Options:
                 raise TypeError(
                     "nats: option ws_connection_headers must be a dict of header name -> "
                     "value (or list of values)")
-            from .protocol.ws import check_header
-
             copy: dict[str, Tuple[str, ...]] = {}
             for name, value in headers.items():
                 values = (value,) if isinstance(value, str) else tuple(value)
