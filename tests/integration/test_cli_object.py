@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +129,43 @@ def test_large_put_and_get_show_progress_in_a_real_process(server: NatsServer, t
     proc = run("put", "big", "-")
     assert proc.returncode == 1 and b"needs --as NAME" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_put_draws_a_progress_bar_on_a_terminal(server: NatsServer, tmp_path: Path) -> None:
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    assert main(["-s", server.url, "object", "add", "ttybucket"]) == 0
+    big = tmp_path / "tty.bin"
+    big.write_bytes(os.urandom(2 * 1024 * 1024))
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "natsync", "-s", server.url, "object", "put", "ttybucket", str(big)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert p.returncode == 0, text
+    # one line redrawn in place with a carriage return, ending full
+    assert re.search(r"\r(?!\n)put tty\.bin \[=+\] 100% 2,097,152/2,097,152 bytes", text), text
+    assert b'Stored "tty.bin"' in out
