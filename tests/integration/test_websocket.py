@@ -304,3 +304,24 @@ def test_cluster_members_are_discovered_as_websocket_servers() -> None:
                 assert sub.next_msg(WAIT).data == b"on b"
             finally:
                 nc.close()
+
+
+def test_wss_restart_replays_what_was_buffered(ca: Any, tmp_path: Path) -> None:
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "s.pem", tmp_path / "s.key"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    with NatsServer(websocket=True, tls_cert=str(cert), tls_key=str(key)) as srv:
+        ev = Events()
+        with natsync.connect(srv.ws_url, **dict(FAST, tls=client_ctx(ca)), **ev.callbacks()) as nc:
+            sub = nc.subscribe("wss.replay", pending_msgs_limit=-1)
+            nc.flush(WAIT)
+            srv.kill()
+            ev.wait_count("disconnected")
+            for i in range(300):
+                nc.publish("wss.replay", b"%d" % i)
+            assert nc.buffered_msgs == 300
+            srv.restart()
+            ev.wait_count("reconnected")
+            assert [sub.next_msg(WAIT).data for _ in range(300)] == [b"%d" % i for i in range(300)]
+            assert nc.connected_url is not None and nc.connected_url.scheme == "wss"
