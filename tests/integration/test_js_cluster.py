@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Callable, TypeVar
 
 import pytest
 
@@ -15,6 +16,7 @@ from natsync.js import errors as jse
 from natsync.testing import NatsCluster
 
 WAIT = 60.0
+T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +43,18 @@ def _stream_leader(js: object, name: str) -> str:
             pass
         assert time.monotonic() < deadline, "no stream leader"
         time.sleep(0.1)
+
+
+def _retry(fn: Callable[[], T]) -> T:
+    """``fn()``, retried while the cluster elects new leaders after the kill."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            return fn()
+        except (jse.ServiceUnavailableError, jse.ServerError, core_errors.TimeoutError,
+                core_errors.NoRespondersError):
+            assert time.monotonic() < deadline, "the cluster did not recover"
+            time.sleep(0.2)
 
 
 def test_r3_stream_keeps_every_acked_message_when_the_leader_dies(
@@ -91,10 +105,11 @@ def test_r3_stream_keeps_every_acked_message_when_the_leader_dies(
         assert len(acked) == 400
         new_leader = _stream_leader(js, "R3")
         assert new_leader != leader
-        info = js.stream_info("R3")
+        info = _retry(lambda: js.stream_info("R3"))
         assert info.state.messages == 400  # every acked message, no duplicate
-        psub = js.pull_subscribe("r3.>", durable="check", stream="R3",
-                                 config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE))
+        psub = _retry(lambda: js.pull_subscribe(
+            "r3.>", durable="check", stream="R3",
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE)))
         seen = set()
         while len(seen) < 400:
             for m in psub.fetch(100, timeout=10.0):

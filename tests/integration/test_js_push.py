@@ -199,3 +199,45 @@ def test_missed_heartbeats_reach_error_cb(js_server: NatsServer) -> None:
                   "a heartbeat alarm")
         sub.unsubscribe()
         js.delete_stream("HB")
+
+
+def _wait_consumer_state_written(srv: NatsServer, stream: str, consumer: str, since: float) -> None:
+    """The server writes a consumer's ack state to disk at most every 100 ms; a SIGKILL
+    before that loses the newest acks and JetStream (at least once) redelivers them."""
+    import os
+
+    assert srv.store_dir is not None
+    path = os.path.join(srv.store_dir, "jetstream", "$G", "streams", stream, "obs", consumer,
+                        "o.dat")
+    deadline = time.monotonic() + WAIT
+    while not (os.path.exists(path) and os.stat(path).st_mtime >= since):
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_durable_push_acks_survive_sigkill(nats_server_factory: object) -> None:
+    srv = nats_server_factory(jetstream=True)  # type: ignore[operator]
+    with natsync.connect(srv.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="DP", subjects=["dp"])
+        for i in range(10):
+            js.publish("dp", str(i).encode())
+        sub = js.subscribe("dp", durable="dpc", manual_ack=True,
+                           config=api.ConsumerConfig(ack_wait=2.0))
+        first = _read(sub, 10)
+        assert [int(m.data) for m in first] == list(range(10))
+        for m in first[:6]:
+            m.ack_sync(timeout=WAIT)
+        _wait_consumer_state_written(srv, "DP", "dpc", time.time())
+        srv.kill()
+        srv.restart()
+        nc.flush(timeout=WAIT)
+        again = _read(sub, 4)  # the unacked ones, after ack_wait
+        assert sorted(int(m.data) for m in again) == [6, 7, 8, 9]
+        assert all(m.metadata.num_delivered >= 2 for m in again)
+        for m in again:
+            m.ack_sync(timeout=WAIT)
+        with pytest.raises(natsync.errors.TimeoutError):
+            sub.next_msg(timeout=3.0)  # past ack_wait: the acked ones never come back
+        sub.unsubscribe()
