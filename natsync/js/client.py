@@ -284,19 +284,19 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
                             config: Optional[api.ObjectStoreConfig] = None,
                             **params: Any) -> ObjectStore:
         """Create an Object Store bucket (the stream ``OBJ_<bucket>``) and return it."""
-        from .object_store import create_object_store
+        from ._object_buckets import create_object_store
 
         return create_object_store(self, self._nc, self._timeout, bucket, config, params)
 
     def object_store(self, bucket: str) -> ObjectStore:
         """Bind to an existing Object Store bucket (``BucketNotFoundError`` if there is none)."""
-        from .object_store import object_store
+        from ._object_buckets import object_store
 
         return object_store(self, self._nc, self._timeout, bucket)
 
     def delete_object_store(self, bucket: str) -> bool:
         """Delete an Object Store bucket and every object in it."""
-        from .object_store import delete_object_store
+        from ._object_buckets import delete_object_store
 
         return delete_object_store(self, bucket)
 

@@ -23,7 +23,7 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Deque, List, Optional
 
 from .. import errors
 from ..nuid import next_nuid
@@ -33,18 +33,14 @@ from ._object_codec import (
     chunk_subject,
     digest_value,
     info_json,
-    is_valid_bucket,
     meta_subject,
     normalize_headers,
-    stream_name,
 )
 from ._object_io import ObjectReader, PutSource, check_source, source_chunks
 from ._object_watch import ObjectWatcher, iso_time
 from .api import ObjectInfo, ObjectLink, ObjectMeta, ObjectMetaOptions, ObjectStoreConfig
 from .errors import (
     BadObjectMetaError,
-    BucketNotFoundError,
-    InvalidBucketNameError,
     InvalidObjectNameError,
     LinkIsABucketError,
     NotFoundError,
@@ -80,15 +76,6 @@ GET_PENDING_BYTES = 64 * 1024 * 1024
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def check_bucket(bucket: object) -> str:
-    if not is_valid_bucket(bucket):
-        raise InvalidBucketNameError(
-            f"invalid bucket name {bucket!r}: use 1 or more of a-z, A-Z, 0-9, _ and -"
-        )
-    assert isinstance(bucket, str)
-    return bucket
 
 
 def _check_name(name: object) -> str:
@@ -548,64 +535,3 @@ class ObjectStore:
         if not entries:
             raise NotFoundError(code=404, description=f"no objects in bucket {self._name!r}")
         return entries
-
-
-def _store_config(bucket: Optional[str], config: Optional[ObjectStoreConfig],
-                  params: Dict[str, Any]) -> ObjectStoreConfig:
-    if config is None:
-        config = ObjectStoreConfig(bucket=bucket)
-    elif not isinstance(config, ObjectStoreConfig):
-        raise BadObjectMetaError(f"config must be an ObjectStoreConfig, not {type(config).__name__}")
-    elif bucket is not None:
-        config = config.evolve(bucket=bucket)
-    try:
-        config = config.evolve(**params) if params else config
-    except TypeError as exc:
-        raise BadObjectMetaError(f"create_object_store: {exc}") from None
-    check_bucket(config.bucket)
-    return config
-
-
-def create_object_store(js: JetStreamContext, nc: Client, timeout: float, bucket: Optional[str],
-                        config: Optional[ObjectStoreConfig], params: Dict[str, Any]) -> ObjectStore:
-    """``js.create_object_store``: create the bucket's stream (ADR-20's settings)."""
-    config = _store_config(bucket, config, params)
-    assert config.bucket is not None
-    name = config.bucket
-    stream = api.StreamConfig(
-        name=stream_name(name),
-        description=config.description,
-        subjects=[f"$O.{name}.C.>", f"$O.{name}.M.>"],
-        max_age=config.ttl,
-        max_bytes=config.max_bytes or -1,
-        storage=config.storage,
-        num_replicas=config.replicas or 1,
-        placement=config.placement,
-        discard=api.DiscardPolicy.NEW,
-        allow_rollup_hdrs=True,
-        allow_direct=True,
-        metadata=config.metadata,
-        compression=api.StoreCompression.S2 if config.compression else None,
-    )
-    js.add_stream(stream)
-    return ObjectStore(name, stream_name(name), js, nc=nc, timeout=timeout)
-
-
-def object_store(js: JetStreamContext, nc: Client, timeout: float, bucket: str) -> ObjectStore:
-    """``js.object_store``: bind to an existing bucket; ``BucketNotFoundError`` if none."""
-    check_bucket(bucket)
-    try:
-        si = js.stream_info(stream_name(bucket))
-    except NotFoundError:
-        raise BucketNotFoundError(
-            code=404, description=f"object store {bucket!r} not found: create it with "
-            "js.create_object_store()"
-        ) from None
-    return ObjectStore(bucket, stream_name(bucket), js, nc=nc, timeout=timeout,
-                       direct=bool(si.config.allow_direct))
-
-
-def delete_object_store(js: JetStreamContext, bucket: str) -> bool:
-    """``js.delete_object_store``: delete the bucket's stream and every object in it."""
-    check_bucket(bucket)
-    return js.delete_stream(stream_name(bucket))
