@@ -39,7 +39,7 @@ def read_loop(client: Client, conn: _Conn) -> None:
             n = recv_into(view)
             if not n:
                 raise errors.UnexpectedEOF(
-                    f"nats: the server {conn.server.hostport} closed the connection")
+                    f"nats: unexpected EOF: the server {conn.server.hostport} closed the connection")
             events = feed(view[:n].tobytes())
     except BaseException as exc:
         client._on_lost(conn, exc)
@@ -70,7 +70,7 @@ def dispatch(client: Client, conn: _Conn, events: List[Any]) -> None:
         elif type(ev) is Err:
             client._on_err(conn, ev.message)
         elif type(ev) is not Ok:  # pragma: no cover - the parser yields nothing else
-            raise errors.ProtocolError(f"nats: unexpected event {ev!r}")
+            raise errors.ProtocolError(f"nats: protocol error: unexpected event {ev!r}")
     if groups:
         _deliver(client, groups)
 

@@ -14,11 +14,27 @@ from .protocol import encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._state import _Conn
+    from .backoff import Backoff
     from .client import Client
     from .servers import Server
 
 
 def run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread]) -> None:
+    """The reconnect thread's body. Nothing escapes it silently: an unexpected
+    exception is reported to error_cb and closes the client with it."""
+    try:
+        _run(client, lost, prev)
+    except BaseException as exc:  # a natsync bug must not leave the client "reconnecting"
+        if client._closing.is_set():
+            return
+        err = exc if isinstance(exc, errors.Error) else errors.Error(
+            f"nats: the reconnect loop failed unexpectedly ({exc!r}); the client is closed. "
+            "Please report this as a natsync bug.")
+        client._report_async(err)
+        client._close("the reconnect loop failed", err)
+
+
+def _run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread]) -> None:
     opts = client._opts
     pool = client._pool
     assert opts is not None and pool is not None
@@ -43,12 +59,17 @@ def run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread]
             server.last_attempt = time.monotonic()
             try:
                 est = client._establish(server)
-            except errors.Error as exc:
+            except Exception as exc:
+                if not isinstance(exc, errors.Error):  # a natsync bug: report, go on
+                    exc = errors.Error(f"nats: reconnect attempt to {server.hostport} failed "
+                                       f"unexpectedly: {exc!r}")
                 server.reconnects += 1
                 server.last_error = exc
-                client._last_error = exc
+                if client._closing.is_set():
+                    return  # close() aborted this attempt: not a failure to report
+                # every failed attempt reaches error_cb and last_error (as nats-py)
+                client._report_async(errors.attempt_cause(exc))
                 if isinstance(exc, (errors.AuthorizationError, errors.InvalidUserCredentialsError)):
-                    client._report_async(exc)
                     with client._lock:
                         pool.record_auth_failure(server)
                 continue
@@ -57,16 +78,29 @@ def run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread]
         lost = None
         rounds += 1
         tls = any(s.tls for s in servers) or bool(opts.tls)
-        if client._closing.wait(backoff.delay(rounds, tls)):
+        if client._closing.wait(_delay(client, backoff, rounds, tls)):
             return
     if not client._closing.is_set():
-        client._close(
-            "reconnect attempts exhausted",
-            errors.NoServersError(
-                "nats: no servers available: reconnect attempts exhausted "
-                f"(max_reconnect_attempts={opts.max_reconnect_attempts}); last error: "
-                f"{client._last_error}"),
-        )
+        last = client._last_error
+        gave_up = errors.NoServersError(
+            "nats: no servers available for connection: reconnect attempts exhausted "
+            f"(max_reconnect_attempts={opts.max_reconnect_attempts}); last error: {last!r}. "
+            "Raise max_reconnect_attempts (-1: forever) to keep trying longer.")
+        client._last_error = gave_up
+        client._close("reconnect attempts exhausted", gave_up)
+
+
+def _delay(client: Client, backoff: Backoff, rounds: int, tls: bool) -> float:
+    """The wait before the next pass; a reconnect_delay_cb that raises (or returns no
+    number) is reported and the plain wait is used, so the loop goes on."""
+    try:
+        return backoff.delay(rounds, tls)
+    except Exception as exc:
+        client._report_async(errors.Error(
+            f"nats: reconnect_delay_cb raised {exc!r} for attempt {rounds}; waiting "
+            f"reconnect_time_wait ({backoff.time_wait}s) instead. Fix the callback: it must "
+            "return a number of seconds."))
+        return backoff.time_wait
 
 
 def replay(client: Client, est: object, server: Server) -> bool:

@@ -41,7 +41,7 @@ def finish_drain(client: Client, subs: List[Subscription], deadline: float, budg
     client.close()
     if not ok:
         raise errors.DrainTimeoutError(
-            f"nats: draining timed out after {budget}s; the connection is closed "
+            f"nats: draining connection timed out after {budget}s; the connection is closed "
             "(undelivered messages were discarded)")
 
 

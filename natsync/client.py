@@ -62,6 +62,10 @@ class Client(JetStreamEntry):
 
     def __init__(self) -> None:
         self._id = next(_ids)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Every field of a client that never connected (also a fresh start after close)."""
         self._opts: Optional[Options] = None
         self._state = State.NEW
         self._outbox = Outbox(pending_size=2 * 1024 * 1024, buf_size=None, buf_msgs=None,
@@ -110,8 +114,15 @@ class Client(JetStreamEntry):
         """Connect with the options of the README's option table. Raises a
         :mod:`natsync.errors` exception on failure and leaves no thread behind
         (unless ``retry_on_failed_connect``, which keeps trying in the background)."""
-        if self._state is not State.NEW:
-            raise errors.Error("nats: this Client already connected once; create a new Client")
+        if self._state is State.CLOSED:
+            # as nats-py: a closed client may connect again, afresh
+            if not self._closed_done.wait(30.0):
+                raise errors.Error("nats: the previous close() of this client has not finished; "
+                                   "wait for it before connecting again")
+            self._init_state()
+        elif self._state is not State.NEW or self._opts is not None:
+            raise errors.Error("nats: this Client is already connected (or connecting); "
+                               "close() it before connecting again, or create a new Client")
         opts = build_options(servers, **options)
         self._opts = opts
         ob = self._outbox
@@ -124,6 +135,32 @@ class Client(JetStreamEntry):
         self._pool = ServerPool(list(opts.servers), randomize=not opts.dont_randomize)
         self._events = CallbackThread(self._callback_failed, f"natsync-events-{self._id}")
         self._events.start()
+        try:
+            failures = self._first_pass()
+        except BaseException as exc:  # a natsync bug: still leave no thread behind
+            self._fail_connect()
+            if isinstance(exc, errors.Error):
+                raise
+            raise errors.Error(f"nats: connect failed unexpectedly: {exc!r}") from exc
+        if failures is None:
+            return
+        failure = _connect_failure(failures)
+        if opts.retry_on_failed_connect:
+            # connect() does not raise these, so error_cb hears of each (as later attempts)
+            for _server, failed in failures:
+                self._report_async(errors.attempt_cause(failed))
+            with self._lock:
+                self._state = check_transition(self._state, State.RECONNECTING)
+                self._outbox.to_buffering_locked()
+                self._start_pinger()
+                self._start_reconnect_locked(None)
+            return
+        self._fail_connect()
+        raise failure
+
+    def _first_pass(self) -> Optional[List[tuple[Server, errors.Error]]]:
+        """Try each server once: None when connected, else each server's failure."""
+        assert self._pool is not None
         failures: List[tuple[Server, errors.Error]] = []
         for server in self._pool.first_pass():
             try:
@@ -136,26 +173,18 @@ class Client(JetStreamEntry):
                     self._pool.record_auth_failure(server)
                 continue
             self._start_connected(est, server)
-            return
-        failure = _connect_failure(failures)
-        self._last_error = failure
-        if opts.retry_on_failed_connect:
-            if isinstance(failure, (errors.AuthorizationError, errors.InvalidUserCredentialsError,
-                                    errors.SecureConnFailedError)):
-                self._report_async(failure)
-            with self._lock:
-                self._state = check_transition(self._state, State.RECONNECTING)
-                self._outbox.to_buffering_locked()
-                self._start_pinger()
-                self._start_reconnect_locked(None)
-            return
+            return None
+        return failures
+
+    def _fail_connect(self) -> None:
+        """connect() failed: close without a trace (no callbacks, no thread left)."""
         with self._lock:
             self._state = check_transition(self._state, State.CLOSED)
             self._outbox.close_locked("the connection failed")
         self._closing.set()
+        assert self._events is not None
         self._events.stop(1.0)
         self._closed_done.set()
-        raise failure
 
     def _establish(self, server: Server) -> Established:
         from .handshake import establish
@@ -359,9 +388,11 @@ class Client(JetStreamEntry):
         if queue:
             validate_queue(queue)
         if cb is not None and not callable(cb):
-            raise errors.BadSubscriptionError("nats: cb must be a callable taking a Msg")
+            raise errors.BadSubscriptionError("nats: invalid subscription: cb must be a "
+                "callable taking a Msg")
         if max_msgs < 0:
-            raise errors.BadSubscriptionError("nats: max_msgs must be 0 (no limit) or positive")
+            raise errors.BadSubscriptionError("nats: invalid subscription: max_msgs must be 0 "
+                "(no limit) or positive")
         with self._lock:
             self._check_usable_locked("subscribe")
             self._sid += 1
@@ -389,7 +420,8 @@ class Client(JetStreamEntry):
         if st is State.CLOSED:
             raise errors.ConnectionClosedError(f"nats: connection closed: cannot {what}")
         if st is State.NEW:
-            raise errors.ConnectionClosedError(f"nats: not connected: call connect() before {what}")
+            raise errors.ConnectionClosedError(f"nats: connection closed: not connected; call "
+                f"connect() before {what}")
         if st is State.DRAINING_SUBS or st is State.DRAINING_PUBS:
             raise errors.ConnectionDrainingError(f"nats: connection draining: cannot {what}")
 
@@ -398,9 +430,12 @@ class Client(JetStreamEntry):
             if self._state is State.CLOSED:
                 raise errors.ConnectionClosedError("nats: connection closed: cannot unsubscribe")
             if self._subs.get(sub.sid) is not sub:
+                if sub.max_msgs and sub.received >= sub.max_msgs:
+                    return  # it already ended by its auto-unsubscribe limit (as nats-py)
                 raise errors.BadSubscriptionError(
-                    f"nats: subscription {sub.subject!r} is not active (already unsubscribed?)")
-            if limit > 0 and sub._received < limit:
+                    f"nats: invalid subscription: {sub.subject!r} is not active "
+                    "(already unsubscribed or drained)")
+            if limit > 0 and sub.received < limit:
                 sub._max = limit
                 self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid, limit)))
                 return
@@ -423,7 +458,7 @@ class Client(JetStreamEntry):
                 raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
             if self._subs.get(sub.sid) is not sub:
                 raise errors.BadSubscriptionError(
-                    f"nats: subscription {sub.subject!r} is not active")
+                    f"nats: invalid subscription: {sub.subject!r} is not active")
             self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
         if sub._in_own_callback():
             # called from its own callback: it cannot wait for itself; finish in the background
@@ -443,7 +478,8 @@ class Client(JetStreamEntry):
             sub._close(discard=False)
         if not sub._wait_drained(deadline):
             raise errors.DrainTimeoutError(
-                f"nats: draining {sub.subject!r} timed out with {sub.pending_msgs} messages pending")
+                f"nats: draining connection timed out: draining {sub.subject!r} took too long "
+                f"with {sub.pending_msgs} messages pending")
 
     # ============================================================= request
     def new_inbox(self) -> str:
@@ -471,7 +507,8 @@ class Client(JetStreamEntry):
         Raises :class:`NoRespondersError` when nobody listens on ``subject`` and
         :class:`TimeoutError` when no response arrives within ``timeout``."""
         if timeout is None or timeout <= 0:
-            raise errors.BadTimeoutError("nats: request timeout must be a positive number of seconds")
+            raise errors.BadTimeoutError("nats: timeout invalid: the request timeout must be a "
+                "positive number of seconds")
         mux = self._mux or self._resp_mux()
         token = str(next(self._req_ids))
         w = _Waiter()
@@ -484,7 +521,7 @@ class Client(JetStreamEntry):
         if not w.wait(timeout):
             mux.waiters.pop(token, None)
             raise errors.TimeoutError(
-                f"nats: request to {subject!r} timed out after {timeout}s without a response")
+                f"nats: timeout: request to {subject!r} timed out after {timeout}s without a response")
         if w.error is not None:
             raise w.error
         msg = w.msg
@@ -509,13 +546,15 @@ class Client(JetStreamEntry):
 
         While reconnecting it waits for the reconnect, the replay and a PONG."""
         if timeout is None or timeout <= 0:
-            raise errors.BadTimeoutError("nats: flush timeout must be positive")
+            raise errors.BadTimeoutError("nats: timeout invalid: the flush timeout must be a "
+                "positive number of seconds")
         w = _Waiter()
         with self._lock:
             if self._state is State.CLOSED:
                 raise errors.ConnectionClosedError("nats: connection closed: cannot flush")
             if self._state is State.NEW:
-                raise errors.ConnectionClosedError("nats: not connected: call connect() first")
+                raise errors.ConnectionClosedError("nats: connection closed: not connected; "
+                    "call connect() first")
             if self._outbox.mode is CONNECTED:
                 self._pongs.append(w)
                 self._outbox.put_ctl_locked(Ctl(encode.PING))
@@ -524,7 +563,7 @@ class Client(JetStreamEntry):
         if not w.wait(timeout):
             w.cancelled = True
             raise errors.TimeoutError(
-                f"nats: flush timed out after {timeout}s"
+                f"nats: timeout: flush timed out after {timeout}s"
                 + ("" if self.is_connected else " while reconnecting: the server is unreachable"))
         if w.error is not None:
             raise w.error
@@ -567,9 +606,9 @@ class Client(JetStreamEntry):
         if added:
             ev.submit(self._opts.discovered_server_cb)
         if info.get("ldm"):
+            # stay: the server closes its clients one by one over its grace period, and
+            # each then reconnects elsewhere; leaving at once would stampede the others
             ev.submit(self._opts.lame_duck_mode_cb)
-            if self._opts.allow_reconnect and self._pool is not None and len(self._pool) > 1:
-                self._on_lost(conn, errors.Error("nats: server entered lame duck mode"))
 
     def _on_err(self, conn: _Conn, text: str) -> None:
         exc = errors.from_server_err(text, conn.server.hostport)
@@ -578,11 +617,14 @@ class Client(JetStreamEntry):
         self._report_async(exc)
         if errors.is_fatal_server_err(exc):
             # the server closes the connection after this; reconnect at once
-            self._on_lost(conn, exc)
+            self._on_lost(conn, exc, report=False)
 
     # ====================================================== losing a connection
-    def _on_lost(self, conn: _Conn, exc: Optional[BaseException]) -> None:
-        """A connection broke (reader EOF/error, failed write, stale, forced)."""
+    def _on_lost(self, conn: _Conn, exc: Optional[BaseException], *, report: bool = True) -> None:
+        """A connection broke (reader EOF/error, failed write, stale, forced).
+
+        Unless the client is closing (then it is the client's own doing), the cause
+        becomes ``last_error`` and, with ``report``, goes to error_cb (as nats-py)."""
         assert self._opts is not None
         fire_disconnected = False
         close_now = False
@@ -590,12 +632,13 @@ class Client(JetStreamEntry):
             if conn is not self._conn or conn.lost:
                 return
             conn.lost = True
-            if exc is not None and not isinstance(exc, errors.Error):
+            if exc is not None and not isinstance(exc, (errors.Error, OSError)):
                 exc = errors.UnexpectedEOF(
-                    f"nats: connection to {conn.server.hostport} lost: {exc}")
-            if exc is not None:
+                    f"nats: unexpected EOF: connection to {conn.server.hostport} lost: {exc!r}")
+            closing = self._state is State.CLOSED or self._closing.is_set()
+            if exc is not None and not closing:
                 self._last_error = exc
-            if self._state is State.CLOSED or self._closing.is_set():
+            if closing:
                 pass
             elif not self._opts.allow_reconnect:
                 close_now = True  # the close fires disconnected_cb then closed_cb
@@ -609,12 +652,9 @@ class Client(JetStreamEntry):
                 self._pings_out = 0
                 self._start_reconnect_locked(conn.server)
             # else: already reconnecting (lost during replay): the reconnect thread goes on
-        broken = isinstance(exc, (errors.ProtocolError, errors.StaleConnectionError)) and not (
-            isinstance(exc, errors.UnexpectedEOF))
         transport.hard_shutdown(conn.sock)
-        if broken and not self._closing.is_set():
-            assert exc is not None
-            self._report_async(exc)  # a misbehaving or silent server is worth an error_cb
+        if report and exc is not None and not closing:
+            self._report_async(exc)
         if fire_disconnected:
             assert self._events is not None
             self._emit_status(State.RECONNECTING)
@@ -639,7 +679,7 @@ class Client(JetStreamEntry):
                 raise errors.ConnectionClosedError("nats: connection closed: cannot reconnect")
             if self._state is not State.CONNECTED or conn is None:
                 return
-        self._on_lost(conn, errors.Error("nats: reconnect forced by the application"))
+        self._on_lost(conn, None)
 
     # ===================================================== status listeners
     def add_status_listener(self, fn: Callable[[State], None]) -> Callable[[], None]:
@@ -711,9 +751,10 @@ class Client(JetStreamEntry):
             if self._state is State.CLOSED:
                 raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
             if self._state is State.NEW:
-                raise errors.ConnectionClosedError("nats: not connected")
+                raise errors.ConnectionClosedError("nats: connection closed: not connected; "
+                    "call connect() first")
             if self._state in (State.DRAINING_SUBS, State.DRAINING_PUBS):
-                raise errors.ConnectionDrainingError("nats: already draining")
+                raise errors.ConnectionDrainingError("nats: connection draining: drain() was already called")
             assert self._opts is not None
             budget = self._opts.drain_timeout if timeout is None else timeout
             deadline = time.monotonic() + budget
@@ -835,11 +876,15 @@ class Client(JetStreamEntry):
 
     @property
     def client_id(self) -> Optional[int]:
+        if self._state is State.CLOSED:
+            return None
         cid = self._info.get("client_id")
         return cid if isinstance(cid, int) else None
 
     @property
     def client_ip(self) -> Optional[str]:
+        if self._state is State.CLOSED:
+            return None
         ip = self._info.get("client_ip")
         return ip if isinstance(ip, str) else None
 

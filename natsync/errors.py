@@ -236,39 +236,54 @@ class NotJSMessageError(Error):
 
 
 def from_server_err(text: str, where: str = "") -> Error:
-    """Map the text of a server ``-ERR`` to the most specific exception, with advice."""
-    low = text.lower()
+    """Map the text of a server ``-ERR`` to the most specific exception, with advice.
+
+    The message starts as nats-py's does (``"nats: "`` and the server's text in
+    lower case, e.g. ``nats: permissions violation for subscription to "foo"``),
+    so code matching on it keeps working; natsync's advice follows."""
+    low = text.strip().strip("'").lower()
+    head = f"nats: {low}"
     at = f" ({where})" if where else ""
     if "permissions violation" in low:
         return PermissionsViolationError(
-            f"nats: {text}{at}: this user may not use that subject; "
+            f"{head}{at}: this user may not use that subject; "
             "fix the subject or the user's permissions. The connection stays open."
         )
     if "authorization violation" in low:
         return AuthorizationViolationError(
-            f"nats: authorization violation{at}: the server rejected the credentials; "
+            f"{head}{at}: the server rejected the credentials; "
             "check user/password, token, NKey or creds file."
         )
     if "expired" in low:
         return AuthenticationExpiredError(
-            f"nats: {text}{at}: the user's credentials expired; issue new ones "
+            f"{head}{at}: the user's credentials expired; issue new ones "
             "(a fresh JWT or creds file) and connect again."
         )
     if "revoked" in low or "authentication timeout" in low or "account" in low and "auth" in low:
-        return AuthorizationError(f"nats: {text}{at}: the server refused this account or user.")
+        return AuthorizationError(f"{head}{at}: the server refused this account or user.")
     if "tls required" in low or "secure connection" in low:
         return SecureConnRequiredError(
-            f"nats: {text}{at}: the server requires TLS; use a tls:// URL or pass tls=ssl context."
+            f"{head}{at}: the server requires TLS; use a tls:// URL or pass tls=ssl context."
         )
     if "maximum payload" in low:
-        return MaxPayloadError(f"nats: {text}{at}: the message is larger than the server allows.")
+        return MaxPayloadError(f"{head}{at}: the message is larger than the server allows.")
     if "stale connection" in low:
-        return StaleConnectionError(f"nats: {text}{at}")
+        return StaleConnectionError(f"{head}{at}")
     if "maximum connections" in low or "max connections" in low:
-        return ServerError(f"nats: {text}{at}: the server is at its connection limit; try later.")
-    return ServerError(f"nats: server error{at}: {text}")
+        return ServerError(f"{head}{at}: the server is at its connection limit; try later.")
+    return ServerError(f"{head}{at}")
 
 
 def is_fatal_server_err(exc: Error) -> bool:
     """Whether the server closes the connection after this -ERR (all but permissions)."""
     return not isinstance(exc, PermissionsViolationError)
+
+
+def attempt_cause(exc: Error) -> BaseException:
+    """What a failed connection attempt reports (as nats-py): for a dial the socket
+    refused or could not make, the builtin ``OSError`` itself (e.g.
+    ``ConnectionRefusedError``); otherwise the natsync error."""
+    cause = exc.__cause__
+    if isinstance(exc, NoServersError) and isinstance(cause, OSError):
+        return cause
+    return exc

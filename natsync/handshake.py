@@ -49,11 +49,12 @@ def _read_events(sock: transport.Sock, parser: Parser, deadline: float, server: 
             ) from exc
         except ssl.SSLError as exc:
             raise errors.SecureConnFailedError(
-                f"nats: TLS error from {_where(server)} while waiting to {stage}: {exc}"
+                f"nats: secure connection failed: TLS error from {_where(server)} while waiting "
+                f"to {stage}: {exc}"
             ) from exc
         if not data:
             raise errors.UnexpectedEOF(
-                f"nats: {_where(server)} closed the connection before it could {stage}"
+                f"nats: unexpected EOF: {_where(server)} closed the connection before it could {stage}"
             )
         events = parser.feed(data)
         if events:
@@ -138,7 +139,7 @@ def establish(server: Server, opts: Options, version: str,
         first = events[0]
         if not isinstance(first, Info):
             raise errors.ProtocolError(
-                f"nats: {where} did not start with INFO (got {type(first).__name__}); "
+                f"nats: protocol error: {where} did not start with INFO (got {type(first).__name__}); "
                 "is it a NATS client port?"
             )
         info = first.data
@@ -146,17 +147,20 @@ def establish(server: Server, opts: Options, version: str,
             if isinstance(ev, Err):  # e.g. INFO then -ERR 'maximum connections exceeded'
                 raise errors.from_server_err(ev.message, where)
         if len(events) > 1:
-            raise errors.ProtocolError(f"nats: {where} sent data before the client's CONNECT")
+            raise errors.ProtocolError(
+                f"nats: protocol error: {where} sent data before the client's CONNECT")
         if refuse_tls and not websocket and (info.get("tls_required") or server.tls):
             raise errors.SecureConnRequiredError(
-                f"nats: {where} requires TLS but the client refuses it (tls=False); "
+                f"nats: secure connection required: {where} requires TLS but the client refuses "
+                f"it (tls=False); "
                 "pass an ssl.SSLContext as tls= (or leave tls unset) to connect securely."
             )
         if not is_tls and not websocket:
             if info.get("tls_required") or want_tls:
                 if not info.get("tls_required") and not info.get("tls_available"):
                     raise errors.SecureConnWantedError(
-                        f"nats: TLS was requested for {where} but the server does not offer TLS; "
+                        f"nats: secure connection not available: TLS was requested for {where} "
+                        f"but the server does not offer TLS; "
                         "use a nats:// URL without tls=, or enable TLS on the server."
                     )
                 assert isinstance(sock, socket.socket)
@@ -186,7 +190,8 @@ def establish(server: Server, opts: Options, version: str,
                     continue
                 else:
                     raise errors.ProtocolError(
-                        f"nats: {where} sent {type(ev).__name__} before completing the handshake"
+                        f"nats: protocol error: {where} sent {type(ev).__name__} before "
+                        f"completing the handshake"
                     )
             if done:
                 break
@@ -207,7 +212,8 @@ def establish(server: Server, opts: Options, version: str,
         ) from exc
     except OSError as exc:
         transport.hard_shutdown(sock)
-        raise errors.UnexpectedEOF(f"nats: connection to {where} failed during the handshake: {exc}") from exc
+        raise errors.UnexpectedEOF(f"nats: unexpected EOF: connection to {where} failed during "
+            f"the handshake: {exc}") from exc
     except BaseException:
         transport.hard_shutdown(sock)
         raise

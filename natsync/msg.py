@@ -77,7 +77,10 @@ class Msg:
         return self.status is not None
 
     def respond(self, data: bytes = b"", headers: Optional[Headers] = None) -> None:
-        """Publish ``data`` to this message's reply subject."""
+        """Publish ``data`` to this message's reply subject.
+
+        With ``headers=None`` the reply carries this message's headers (as nats-py's
+        ``respond`` does); pass ``headers={}`` to send none."""
         if not self.reply:
             raise errors.Error(
                 f"nats: message on {self.subject!r} has no reply subject, so it cannot be "
@@ -85,6 +88,8 @@ class Msg:
             )
         if self._client is None:
             raise errors.Error("nats: this message is not bound to a connection")
+        if headers is None and self._hdr is not None:
+            headers = self.headers
         self._client._respond(self.reply, data, headers)
 
     # ----------------------------------------------------- JetStream acks

@@ -186,10 +186,11 @@ class Outbox:
                 blocked_by = "buffer"
             elif mode is NEW:
                 raise errors.ConnectionClosedError(
-                    "nats: not connected: call connect() before publishing"
+                    "nats: connection closed: not connected; call connect() before publishing"
                 )
             else:
-                raise errors.ConnectionClosedError(f"nats: {self.closed_reason}; message not sent")
+                raise errors.ConnectionClosedError(f"nats: connection closed: "
+                    f"{self.closed_reason}; message not sent")
             # wait for room: backpressure while connected, "block" while buffering
             if deadline is None and self.flush_timeout is not None:
                 deadline = time.monotonic() + self.flush_timeout

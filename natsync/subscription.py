@@ -157,6 +157,11 @@ class Subscription:
         return self._dropped
 
     @property
+    def received(self) -> int:
+        """Messages that arrived for this subscription (delivered, pending or dropped)."""
+        return self._received
+
+    @property
     def max_msgs(self) -> int:
         return self._max
 
@@ -226,7 +231,8 @@ class Subscription:
         if report:
             self._client._report_async(
                 errors.SlowConsumerError(
-                    f"nats: slow consumer on subject {self._subject!r} (sid {self._sid}): pending "
+                    f"nats: slow consumer, messages dropped subject: {self._subject}, sid: "
+                    f"{self._sid}: pending "
                     f"limits ({ml} msgs, {bl} bytes) reached, messages are being dropped. Process "
                     "faster, or raise them with set_pending_limits().",
                     subject=self._subject,
@@ -315,7 +321,7 @@ class Subscription:
                 left = 5.0 if deadline is None else deadline - time.monotonic()
                 if left <= 0:
                     raise errors.TimeoutError(
-                        f"nats: no message on {self._subject!r} within {timeout}s"
+                        f"nats: timeout: no message on {self._subject!r} within {timeout}s"
                     )
                 if self._avail is None:
                     self._avail = threading.Condition(self._lock)
@@ -334,10 +340,10 @@ class Subscription:
     def _closed_error(self) -> errors.Error:
         if self._client.is_closed:
             return errors.ConnectionClosedError(
-                f"nats: the connection is closed; subscription {self._subject!r} has no more messages"
+                f"nats: connection closed: subscription {self._subject!r} has no more messages"
             )
         return errors.BadSubscriptionError(
-            f"nats: subscription {self._subject!r} is closed (unsubscribed, drained or its "
+            f"nats: invalid subscription: {self._subject!r} is closed (unsubscribed, drained or its "
             "max_msgs reached) and has no more messages"
         )
 

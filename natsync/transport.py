@@ -115,20 +115,23 @@ def wrap_tls(
     except ssl.SSLCertVerificationError as exc:
         sock.close()
         raise errors.SecureConnFailedError(
-            f"nats: TLS certificate verification failed for {where}: {exc.verify_message or exc}. "
+            f"nats: secure connection failed: TLS certificate verification failed for {where}: "
+            f"{exc.verify_message or exc}. "
             "Pass tls=ssl.create_default_context(cafile=...) trusting the server's CA, "
             "or tls_hostname= if the certificate names another host."
         ) from exc
     except (socket.timeout, TimeoutError) as exc:
         sock.close()
         raise errors.SecureConnFailedError(
-            f"nats: TLS handshake with {where} timed out; check that the server speaks TLS "
+            f"nats: secure connection failed: TLS handshake with {where} timed out; check that "
+            f"the server speaks TLS "
             "on this port (or set tls_handshake_first to match the server)."
         ) from exc
     except (ssl.SSLError, OSError) as exc:
         sock.close()
         raise errors.SecureConnFailedError(
-            f"nats: TLS handshake with {where} failed: {exc}. Check the client certificate, "
+            f"nats: secure connection failed: TLS handshake with {where} failed: {exc}. Check "
+            f"the client certificate, "
             "the CA and whether the server expects TLS first (tls_handshake_first)."
         ) from exc
     return tls

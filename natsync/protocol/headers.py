@@ -124,16 +124,17 @@ def parse_headers(raw: bytes) -> Tuple[Optional[Headers], Optional[int], str]:
         text = raw.decode()
     except UnicodeDecodeError as exc:
         raise ProtocolError(
-            f"nats: malformed message headers: not valid UTF-8 ({exc.reason} at byte "
+            f"nats: protocol error: malformed message headers: not valid UTF-8 ({exc.reason} at byte "
             f"{exc.start}): {_show(raw)}"
         ) from None
     except AttributeError:
         raise ProtocolError(
-            f"nats: malformed message headers: expected bytes, got {type(raw).__name__}"
+            f"nats: protocol error: malformed message headers: expected bytes, got {type(raw).__name__}"
         ) from None
     if not text.startswith(_HEADER_LINE_STR):
         raise ProtocolError(
-            f"nats: malformed message headers: the block must start with 'NATS/1.0': {_show(raw)}"
+            f"nats: protocol error: malformed message headers: the block must start with "
+            f"'NATS/1.0': {_show(raw)}"
         )
     # CRLF and bare LF both end a line (as in nats.go's textproto reader).
     lines = text.replace("\r\n", "\n").split("\n")
@@ -154,7 +155,7 @@ def parse_headers(raw: bytes) -> Tuple[Optional[Headers], Optional[int], str]:
             )
         ):
             raise ProtocolError(
-                f"nats: malformed message headers: bad status line {first!r}, "
+                f"nats: protocol error: malformed message headers: bad status line {first!r}, "
                 "expected 'NATS/1.0' optionally followed by a 3-digit status code and a description"
             )
         if rest:
@@ -173,7 +174,8 @@ def parse_headers(raw: bytes) -> Tuple[Optional[Headers], Optional[int], str]:
         key, colon, value = line.partition(":")
         if not colon:
             raise ProtocolError(
-                f"nats: malformed message headers: line {line!r} has no ':' (expected 'Key: value')"
+                f"nats: protocol error: malformed message headers: line {line!r} has no ':' "
+                f"(expected 'Key: value')"
             )
         if not key:
             continue  # empty key: skipped, as nats.go does

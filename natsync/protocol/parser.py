@@ -35,6 +35,7 @@ import json
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 from natsync.errors import ProtocolError
+from natsync.protocol.info import check_info
 
 __all__ = [
     "MAX_CONTROL_LINE",
@@ -418,7 +419,7 @@ class Parser:
             raise ProtocolError(
                 f"nats: protocol error: INFO must be a JSON object, got {type(data).__name__}: {_show(line)}"
             )
-        return data
+        return check_info(data)
 
     def _diagnose(self, line: bytes) -> Optional[ProtocolError]:
         """Re-parse a line that failed in a fast path and describe the fault;

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from natsync.errors import BadHeaderError, BadSubjectError, BadSubscriptionError
+from natsync.errors import BadHeaderError, BadSubjectError
 
 __all__ = [
     "validate_subject",
@@ -112,19 +112,21 @@ def validate_sub_subject(subject: str) -> None:
     if _SUB_SUBJECT_RE.fullmatch(subject) is not None:
         return
     raise BadSubjectError(
-        f"nats: invalid subscription subject {subject!r}: {_subject_problem(subject, True)}; {_SUB_RULE}"
+        f"nats: invalid subject {subject!r} for a subscription: "
+        f"{_subject_problem(subject, True)}; {_SUB_RULE}"
     )
 
 
 def validate_queue(queue: str) -> None:
-    """Check a queue group name; raise ``BadSubscriptionError`` if invalid."""
+    """Check a queue group name; raise ``BadSubjectError`` if invalid (as nats-py)."""
     if isinstance(queue, str) and _QUEUE_RE.fullmatch(queue) is not None:
         return
     if not isinstance(queue, str):
-        raise BadSubscriptionError(f"nats: invalid queue group name: expected str, got {_type_name(queue)}")
+        raise BadSubjectError(
+            f"nats: invalid subject: queue group name must be a str, got {_type_name(queue)}")
     problem = "it is empty" if queue == "" else f"it contains {_bad_char(queue)}"
-    raise BadSubscriptionError(
-        f"nats: invalid queue group name {queue!r}: {problem}; a queue group name must be "
+    raise BadSubjectError(
+        f"nats: invalid subject: queue group name {queue!r}: {problem}; a queue group name must be "
         "non-empty, without whitespace or control characters"
     )
 

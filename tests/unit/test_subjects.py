@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from natsync.errors import BadHeaderError, BadSubjectError, BadSubscriptionError
+from natsync.errors import BadHeaderError, BadSubjectError
 from natsync.protocol.subjects import (
     validate_header_key,
     validate_header_value,
@@ -164,13 +164,14 @@ def test_valid_queues(queue: str) -> None:
     ],
 )
 def test_invalid_queues(queue: str, problem: str) -> None:
-    with pytest.raises(BadSubscriptionError, match=problem) as info:
+    with pytest.raises(BadSubjectError, match=problem) as info:
         validate_queue(queue)
+    assert str(info.value).startswith("nats: invalid subject")
     assert repr(queue) in str(info.value)
 
 
 def test_non_str_queue() -> None:
-    with pytest.raises(BadSubscriptionError, match="expected str, got bytes"):
+    with pytest.raises(BadSubjectError, match="must be a str, got bytes"):
         validate_queue(b"q")  # type: ignore[arg-type]
 
 
