@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
+from ._cli_common import CliError, format_duration
 from ._progress import Poller, Progress
 from ._version import __version__
-from .cli import CliError, format_duration
 
 __all__ = [
     "ClientResult",

@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, List, Optional, TextIO
 
-from .cli import CliError
+from ._cli_common import CliError
 
 __all__ = ["run_demo"]
 

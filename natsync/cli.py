@@ -26,6 +26,7 @@ from random import randint
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _cli_micro, errors
+from ._cli_common import CliError, format_duration
 from ._version import __version__
 from .nuid import next_nuid
 
@@ -36,10 +37,6 @@ ENV_URL = "NATS_URL"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 HeaderValues = Dict[str, Union[str, List[str]]]
-
-
-class CliError(Exception):
-    """A failure to report as ``natsync: error: <message>`` with exit status 1."""
 
 
 # --------------------------------------------------------------------------- templates
@@ -237,15 +234,6 @@ def format_msg(msg: Any, index: int, *, raw: bool = False) -> bytes:
     headers = format_headers(msg.headers)
     body = data if data.endswith(b"\n") or not data else data + b"\n"
     return title + headers + (b"\n" if headers else b"") + body + b"\n"
-
-
-def format_duration(seconds: float) -> str:
-    """``0.000123`` -> ``"123µs"``, ``0.0123`` -> ``"12.30ms"``, ``1.5`` -> ``"1.50s"``."""
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f}µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f}ms"
-    return f"{seconds:.2f}s"
 
 
 # --------------------------------------------------------------------------- arguments

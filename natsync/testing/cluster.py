@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from natsync.testing.server import NatsServer, _connect_host, _hostport, free_port
+from natsync.testing._host import _connect_host, _hostport, free_port
+from natsync.testing.server import NatsServer
 
 if TYPE_CHECKING:
     from typing_extensions import Self
