@@ -62,6 +62,8 @@ class Client(JetStreamEntry):
 
     def __init__(self) -> None:
         self._id = next(_ids)
+        # kept across a connect() after close(), like the object itself
+        self._status_listeners: List[Callable[[State], None]] = []
         self._init_state()
 
     def _init_state(self) -> None:
@@ -107,7 +109,6 @@ class Client(JetStreamEntry):
         # SUB/UNSUB made while a replay is being written: sent between replay chunks
         self._replay_ctl: List[bytes] = []
         self._replaying = False
-        self._status_listeners: List[Callable[[State], None]] = []
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
