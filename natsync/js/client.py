@@ -112,6 +112,9 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
                 time.sleep(retry_wait)  # ADR-22: give the leader election time to end
                 continue
             resp = decode(msg, subject)
+            if len(resp) <= 4 and "stream" in resp and "seq" in resp:  # the usual ack: fast path
+                return api.PubAck(resp["stream"], resp["seq"], resp.get("domain"),
+                                  resp.get("duplicate"))
             return api.PubAck.from_response(resp)
 
     def publish_async(
