@@ -116,13 +116,21 @@ def test_ordered_consumer_flow_control(nc: natsync.Client) -> None:
     for i in range(200):
         js.publish_async("ps.fc", payload, headers={"I": str(i)})
     js.publish_async_completed(timeout=WAIT)
+    spy = nc.subscribe("$JS.FC.>")  # sees the answers this client sends
     sub = js.subscribe("ps.fc", ordered_consumer=True)
     got = []
-    for _ in range(200):
+    for i in range(200):
         m = sub.next_msg(timeout=WAIT)
         got.append(int(m.headers["I"]))  # type: ignore[index,arg-type]
+        if i % 50 == 0:
+            time.sleep(0.05)  # a slow reader: the server waits for flow-control answers
     assert got == list(range(200))
+    nc.flush()  # the answers are back in the spy's queue before the PONG
     sub.unsubscribe()
+    fc_replies = [spy.next_msg(timeout=WAIT).subject for _ in range(spy.pending_msgs)]
+    spy.unsubscribe()
+    assert fc_replies, "the server asked for flow control and got an answer"
+    assert len(fc_replies) == len(set(fc_replies)), "each flow-control request answered once"
 
 
 def test_durable_push_with_callback_auto_acks(nc: natsync.Client) -> None:
