@@ -629,6 +629,9 @@ class Client(JetStreamEntry):
         assert self._opts is not None
         fire_disconnected = False
         close_now = False
+        # shut the socket first: a write in flight stops now, before the queued frames
+        # become the reconnect buffer (what the kernel took may otherwise keep growing)
+        transport.hard_shutdown(conn.sock)
         with self._lock:
             if conn is not self._conn or conn.lost:
                 return
