@@ -629,9 +629,6 @@ class Client(JetStreamEntry):
         assert self._opts is not None
         fire_disconnected = False
         close_now = False
-        # shut the socket first: a write in flight stops now, before the queued frames
-        # become the reconnect buffer (what the kernel took may otherwise keep growing)
-        transport.hard_shutdown(conn.sock)
         with self._lock:
             if conn is not self._conn or conn.lost:
                 return
@@ -642,7 +639,11 @@ class Client(JetStreamEntry):
             closing = self._state is State.CLOSED or self._closing.is_set()
             if exc is not None and not closing:
                 self._last_error = exc
-            if closing:
+        # shut the socket before the queued frames become the reconnect buffer, so a
+        # write in flight stops now rather than hand the old connection ever more
+        transport.hard_shutdown(conn.sock)
+        with self._lock:
+            if closing or self._state is State.CLOSED or self._closing.is_set():
                 pass
             elif not self._opts.allow_reconnect:
                 close_now = True  # the close fires disconnected_cb then closed_cb
