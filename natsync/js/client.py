@@ -398,6 +398,9 @@ def ttl_value(ttl: Any) -> str:
         return ttl
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
         raise InvalidArgumentError(f"msg_ttl must be a positive number of seconds, got {ttl!r}")
+    if ttl < 1:
+        raise InvalidArgumentError(
+            f"msg_ttl must be at least 1 second (the server refuses shorter ones), got {ttl!r}")
     if float(ttl).is_integer():
         return str(int(ttl))
     return f"{max(1, int(round(ttl * 1000)))}ms"

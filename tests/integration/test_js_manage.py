@@ -303,3 +303,15 @@ def test_domain(tmp_path: object, nats_server_factory: object) -> None:
         with pytest.raises(jse.JetStreamNotEnabledError) as exc:
             nc.jsm(domain="elsewhere").account_info()
         assert "elsewhere" in str(exc.value)
+
+
+def test_msg_ttl(nc: natsync.Client) -> None:
+    js = nc.jetstream()
+    js.add_stream(name="TTL", subjects=["ttl.*"], allow_msg_ttl=True)
+    js.publish("ttl.keep", b"stays")
+    ack = js.publish("ttl.short", b"goes", msg_ttl=1.5)
+    assert js.get_msg("TTL", ack.seq).headers == {"Nats-TTL": "1500ms"}
+    _wait_for(lambda: js.stream_info("TTL").state.messages == 1, "the message to expire")
+    assert js.get_last_msg("TTL", "ttl.keep").data == b"stays"
+    with pytest.raises(jse.InvalidArgumentError):
+        js.publish("ttl.x", b"", msg_ttl=0.5)  # under the server's minimum of 1 s

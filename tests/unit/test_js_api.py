@@ -185,3 +185,16 @@ def test_pull_request_json() -> None:
                     "idle_heartbeat": 500_000_000}
     with pytest.raises(jse.InvalidArgumentError):
         pull_request(0)
+
+
+def test_msg_ttl_header_values() -> None:
+    from natsync.js.client import publish_headers, ttl_value
+
+    assert ttl_value(2) == "2" and ttl_value(1.5) == "1500ms" and ttl_value("1h") == "1h"
+    for bad in (0, -1, True, 0.5):
+        with pytest.raises(jse.InvalidArgumentError):
+            ttl_value(bad)
+    src = {"A": "1"}
+    hdr = publish_headers(src, "S", 3)
+    assert hdr == {"A": "1", "Nats-Expected-Stream": "S", "Nats-TTL": "3"} and src == {"A": "1"}
+    assert publish_headers(None, None, None) is None
