@@ -19,13 +19,13 @@ from ..js.pullreq import next_subject
 from . import errors
 from ._puller import Puller
 from ._pullstate import BYTES_ONLY_BATCH, MAX_HEARTBEAT, PullOptions, PullRequest
+from ._types import JetStreamLike
 from .consume import ConsumeContext, MessageHandler, MessageStream, PullerSource
 from .fetch import CLIENT_MARGIN, MessageBatch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
     from ..msg import Msg
-    from .context import JetStream
 
 __all__ = ["Consumer", "ErrorCallback", "DEFAULT_FETCH_WAIT"]
 
@@ -95,7 +95,7 @@ class Consumer:
     """A pull consumer of a stream. Get one from ``stream.create_consumer(...)``,
     ``stream.get_consumer(name)`` or ``js.get_consumer(stream, name)``."""
 
-    def __init__(self, js: JetStream, stream: str, info: api.ConsumerInfo) -> None:
+    def __init__(self, js: JetStreamLike, stream: str, info: api.ConsumerInfo) -> None:
         self._js = js
         self._nc = js.client
         self._stream = stream

@@ -25,13 +25,13 @@ from . import errors
 from ._consumers import delete_consumer, upsert_consumer
 from ._puller import Puller, Restart
 from ._pullstate import PullOptions
+from ._types import JetStreamLike
 from .consume import ConsumeContext, MessageHandler, MessageStream, _PullSource
 from .consumer import ErrorCallback, fetch_request, reporter
 from .fetch import CLIENT_MARGIN, MessageBatch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..msg import Msg
-    from .context import JetStream
 
 __all__ = ["OrderedConsumer", "OrderedConsumerConfig"]
 
@@ -66,7 +66,7 @@ class OrderedConsumerConfig:
 class OrderedConsumer:
     """Every message of a stream (or of its filter subjects), once and in order."""
 
-    def __init__(self, js: JetStream, stream: str, config: OrderedConsumerConfig) -> None:
+    def __init__(self, js: JetStreamLike, stream: str, config: OrderedConsumerConfig) -> None:
         if config.max_reset_attempts is not None and (
                 isinstance(config.max_reset_attempts, bool)
                 or not isinstance(config.max_reset_attempts, int) or config.max_reset_attempts < 1):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ..js import api
 from ..js.names import validate_consumer_name
 from . import errors
 from ._consumers import CREATE, CREATE_OR_UPDATE, UPDATE, delete_consumer, upsert_consumer
+from ._types import JetStreamLike
 from .consumer import Consumer
 from .ordered import OrderedConsumer, OrderedConsumerConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .context import JetStream
 
 __all__ = ["Stream"]
 
@@ -36,7 +34,7 @@ def consumer_config(config: ConfigArg, kwargs: Any) -> api.ConsumerConfig:
 class Stream:
     """A stream. Get one from ``js.create_stream(...)`` or ``js.get_stream(name)``."""
 
-    def __init__(self, js: JetStream, name: str, info: Optional[api.StreamInfo] = None) -> None:
+    def __init__(self, js: JetStreamLike, name: str, info: Optional[api.StreamInfo] = None) -> None:
         self._js = js
         self._name = name
         self._info = info
