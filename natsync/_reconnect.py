@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, List, Optional
 
 from . import errors, transport
 from ._state import State
-from .outbox import Ctl
 from .protocol import encode
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._state import _Conn
     from .backoff import Backoff
     from .client import Client
+    from .connection import Connection
     from .servers import Server
 
 
@@ -41,7 +40,7 @@ def _run(client: Client, lost: Optional[Server], prev: Optional[threading.Thread
     old = client._conn
     # the previous generation must be fully stopped before the replay starts, so
     # a failing old flusher requeues its frames ahead of the buffer, never after
-    for t in (prev, old.reader if old else None, old.flusher if old else None):
+    for t in (prev, *(old.threads() if old else ())):
         if t is not None and t is not threading.current_thread() and t.ident is not None:
             t.join(10.0)
     backoff = opts.backoff()
@@ -119,11 +118,11 @@ def replay(client: Client, est: object, server: Server) -> bool:
         if client._closing.is_set():
             transport.hard_shutdown(est.sock)
             return True
-        conn: _Conn = client._adopt_locked(est, server)
+        conn: Connection = client._adopt_locked(est, server)
         subs = [s for s in client._subs.values() if not s.is_closed]
         client._replaying = True  # later SUB/UNSUB go out between the chunks
         client._replay_ctl = []
-        client._start_conn_threads_locked(conn, flusher=False)
+        conn.start(flusher=False)
     frames: List[bytes] = []
     for s in subs:
         frames.append(encode.encode_sub(s.subject, s.sid, s.queue))
@@ -131,7 +130,7 @@ def replay(client: Client, est: object, server: Server) -> bool:
             frames.append(encode.encode_unsub(s.sid, max(s.max_msgs - s._received, 1)))
     try:
         if frames:
-            _write(conn, b"".join(frames))
+            conn.write(b"".join(frames))
         while True:
             with client._lock:
                 if client._closing.is_set():
@@ -145,14 +144,14 @@ def replay(client: Client, est: object, server: Server) -> bool:
                     finish_locked(client, conn)
                     break
             if ctl:
-                _write(conn, b"".join(ctl))
+                conn.write(b"".join(ctl))
             if not batch:
                 continue
             data = b"".join(batch)
             try:
-                _write(conn, data)
+                conn.write(data)
             except transport.PartialSend as ps:
-                from ._io import unsent_frames
+                from .connection import unsent_frames
 
                 ob.requeue_front(unsent_frames(batch, ps.sent))
                 client._on_lost(conn, ps.cause)
@@ -166,14 +165,7 @@ def replay(client: Client, est: object, server: Server) -> bool:
     return True
 
 
-def _write(conn: _Conn, data: bytes) -> None:
-    with conn.wlock:
-        conn.write_since = time.monotonic()
-        transport.send_all(conn.sock, data)
-        conn.write_since = 0.0
-
-
-def finish_locked(client: Client, conn: _Conn) -> None:
+def finish_locked(client: Client, conn: Connection) -> None:
     """The buffer is empty: switch to connected, re-PING pending flushes, start the flusher."""
     from ._state import check_transition
 
@@ -183,8 +175,7 @@ def finish_locked(client: Client, conn: _Conn) -> None:
     client._reconnects += 1
     for w in client._repings:
         if not w.cancelled:
-            client._pongs.append(w)
-            ob.put_ctl_locked(Ctl(encode.PING))
+            conn.ping_locked(w)
     client._repings = []
     client._replaying = False
-    client._start_conn_threads_locked(conn, flusher=True)
+    conn.start(flusher=True)

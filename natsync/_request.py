@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 from . import errors
+from .connection import Waiter
 from .msg import Msg
 from .servers import Server
 from .subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
-
-
-class _Waiter:
-    """A flush/request slot: a pre-acquired lock released when resolved."""
-
-    __slots__ = ("lock", "msg", "error", "cancelled")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.lock.acquire()
-        self.msg: Optional[Msg] = None
-        self.error: Optional[BaseException] = None
-        self.cancelled = False
-
-    def resolve(self, msg: Optional[Msg] = None, error: Optional[BaseException] = None) -> None:
-        self.msg = msg
-        self.error = error
-        try:
-            self.lock.release()
-        except RuntimeError:  # already resolved
-            pass
-
-    def wait(self, timeout: Optional[float]) -> bool:
-        return self.lock.acquire(True, -1 if timeout is None else max(timeout, 0.0))
 
 
 class _RespMux(Subscription):
@@ -45,7 +21,7 @@ class _RespMux(Subscription):
         super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
         self.prefix = prefix
         self.plen = len(prefix)
-        self.waiters: Dict[str, _Waiter] = {}
+        self.waiters: Dict[str, Waiter] = {}
 
     def _put_batch(self, msgs: List[Msg], nbytes: int = -1) -> bool:
         pop = self.waiters.pop

@@ -86,8 +86,7 @@ def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> 
         ob.data_ready.notify_all()
         ob.space.notify_all()
         conn = client._conn
-        pongs = [w for w in client._pongs if w is not None] + client._repings
-        client._pongs.clear()
+        pongs = (conn.take_waiters_locked() if conn is not None else []) + client._repings
         client._repings = []
         subs = list(client._subs.values()) + list(client._all_subs)
         client._subs.clear()
@@ -99,11 +98,11 @@ def close(client: Client, reason: str, error: Optional[errors.Error] = None) -> 
             w.resolve(error=closed_exc)
         client._mux.waiters.clear()
     if conn is not None:
-        transport.hard_shutdown(conn.sock)
+        conn.shutdown()
     transport.hard_shutdown(client._dialing)  # abort a reconnect's dial or handshake
     # 3. join the I/O threads
-    for t in (client._reconnect_thread, conn.reader if conn else None,
-              conn.flusher if conn else None, client._pinger, *client._aux_threads):
+    for t in (client._reconnect_thread, *(conn.threads() if conn else ()), client._pinger,
+              *client._aux_threads):
         _join(t, 5.0)
     # 4. keep what was never sent
     with client._lock:

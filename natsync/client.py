@@ -20,17 +20,17 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 from urllib.parse import ParseResult
 
-from . import _io, _reconnect, _request_many, _shutdown, errors, transport
+from . import _reconnect, _shutdown, errors, transport
 from ._callbacks import CallbackThread
 from ._dispatch import CallbackPool
 from ._jsentry import JetStreamEntry
-from ._request import _connect_failure, _RespMux, _Waiter
-from ._state import State, _Conn, check_transition
+from ._request import _connect_failure, _RespMux
+from ._state import State, check_transition
 from ._version import __version__
+from .connection import Connection, Waiter
 from .handshake import Established
 from .msg import Headers, Msg
 from .nuid import NUID
@@ -73,7 +73,8 @@ class Client(JetStreamEntry):
         self._outbox = Outbox(pending_size=2 * 1024 * 1024, buf_size=None, buf_msgs=None,
                               overflow="error", flush_timeout=None)
         self._lock = self._outbox.lock
-        self._conn: Optional[_Conn] = None
+        self._conn: Optional[Connection] = None
+        self._hooks = _Hooks(self)
         self._gen = 0
         self._pool: Optional[ServerPool] = None
         self._subs: Dict[int, Subscription] = {}
@@ -83,11 +84,10 @@ class Client(JetStreamEntry):
         self._pub_cache: Dict[str, bytes] = {}
         self._max_payload = 1024 * 1024
         self._info: Dict[str, Any] = {}
-        self._pongs: Deque[Optional[_Waiter]] = deque()
-        self._repings: List[_Waiter] = []
-        self._pings_out = 0
+        #: flushes waiting for a PONG across a reconnect (re-PINGed after the replay)
+        self._repings: List[Waiter] = []
         self._last_error: Optional[BaseException] = None
-        self._in_msgs = 0
+        self._in_msgs = 0  # received on earlier connections (each counts its own)
         self._in_bytes = 0
         self._reconnects = 0
         self._errors_received = 0
@@ -211,17 +211,20 @@ class Client(JetStreamEntry):
 
         return Parser(msg_factory=msg_factory)
 
-    def _adopt_locked(self, est: Established, server: Server) -> _Conn:
+    def _adopt_locked(self, est: Established, server: Server) -> Connection:
         """Make ``est`` the current connection (lock held); returns it."""
         assert self._pool is not None and self._opts is not None
+        old = self._conn
+        if old is not None:
+            self._in_msgs += old.in_msgs
+            self._in_bytes += old.in_bytes
         self._gen += 1
-        conn = _Conn(est, server, self._gen)
+        conn = Connection(est, server, self._gen, self._outbox, self._hooks, self._subs,
+                          str(self._id))
         self._conn = conn
         self._connected_server = server
         self._pool.record_success(server)
         self._apply_info_locked(est.info)
-        self._pings_out = 0
-        self._pongs.clear()
         return conn
 
     def _start_connected(self, est: Established, server: Server) -> None:
@@ -229,24 +232,30 @@ class Client(JetStreamEntry):
             conn = self._adopt_locked(est, server)
             self._state = check_transition(self._state, State.CONNECTED)
             self._outbox.to_connected_locked(conn.gen)
-            self._start_conn_threads_locked(conn, flusher=True)
+            conn.start(flusher=True)
             self._start_pinger()
-
-    def _start_conn_threads_locked(self, conn: _Conn, *, flusher: bool) -> None:
-        if conn.reader is None:
-            conn.reader = threading.Thread(target=_io.read_loop, args=(self, conn),
-                                           name=f"natsync-reader-{self._id}", daemon=True)
-            conn.reader.start()
-        if flusher and conn.flusher is None:
-            conn.flusher = threading.Thread(target=_io.flush_loop, args=(self, conn),
-                                            name=f"natsync-flusher-{self._id}", daemon=True)
-            conn.flusher.start()
 
     def _start_pinger(self) -> None:
         if self._pinger is None:
-            self._pinger = threading.Thread(target=_io.ping_loop, args=(self,),
+            self._pinger = threading.Thread(target=self._ping_loop,
                                             name=f"natsync-pinger-{self._id}", daemon=True)
             self._pinger.start()
+
+    def _ping_loop(self) -> None:
+        """Pinger: a PING every ping_interval; too many unanswered, or a write blocked for
+        as long, means a stale connection (also while a replay is being written)."""
+        assert self._opts is not None
+        interval = self._opts.ping_interval
+        limit = self._opts.max_outstanding_pings
+        while not self._closing.wait(interval):
+            with self._lock:
+                conn = self._conn
+                if conn is None or conn.lost:
+                    continue
+                why = conn.keepalive_locked(interval, limit)
+            if why:
+                self._on_lost(conn, errors.StaleConnectionError(
+                    f"nats: stale connection to {conn.server.hostport}: {why}; reconnecting"))
 
     def _apply_info_locked(self, info: Dict[str, Any]) -> List[Server]:
         """Take a server INFO: max_payload, and the cluster's connect_urls into the pool
@@ -339,34 +348,9 @@ class Client(JetStreamEntry):
         """Publish for a waiting peer (request, respond): written by this thread when
         the connection is idle, saving a hand-off to the flusher."""
         frame, n = self._encode(subject, payload, reply, headers)
-        if not self._write_now(frame, n, is_msg=True):
+        conn = self._conn
+        if conn is None or not conn.write_direct(frame, n, is_msg=True):
             self._outbox.put(frame, n)
-
-    def _write_now(self, frame: bytes, payload_len: int, *, is_msg: bool) -> bool:
-        """Write ``frame`` on this thread if nothing else is queued or being written.
-
-        Order holds: the frame is claimed under the outbox lock with the write lock
-        taken before it is released, so anything published later queues behind it."""
-        ob = self._outbox
-        with ob.lock:
-            conn = self._conn
-            if conn is None or conn.lost or not conn.wlock.acquire(False):
-                return False
-            if not ob.claim_direct_locked(frame, payload_len, is_msg):
-                conn.wlock.release()
-                return False
-        try:
-            conn.write_since = time.monotonic()
-            transport.send_all(conn.sock, frame)
-            conn.write_since = 0.0
-        except transport.PartialSend as ps:
-            conn.wlock.release()
-            ob.requeue_front(_io.unsent_frames([frame], ps.sent), direct=True)
-            self._on_lost(conn, ps.cause)
-            return True
-        conn.wlock.release()
-        ob.direct_done()
-        return True
 
     # ========================================================== subscribing
     def subscribe(
@@ -512,7 +496,7 @@ class Client(JetStreamEntry):
                 "positive number of seconds")
         mux = self._mux or self._resp_mux()
         token = str(next(self._req_ids))
-        w = _Waiter()
+        w = Waiter()
         mux.waiters[token] = w
         try:
             self._publish_now(subject, payload, mux.prefix + token, headers)
@@ -539,7 +523,9 @@ class Client(JetStreamEntry):
         """Send one request and yield every reply until ``timeout`` seconds pass,
         ``max_msgs`` replies came, or (after the first) none came for ``stall`` seconds.
         Sent when iteration starts; raises NoRespondersError when nobody listens."""
-        return _request_many.request_many(self, subject, payload, timeout, max_msgs, stall, headers)
+        from ._request_many import request_many  # built on the public API: loaded on use
+
+        return request_many(self, subject, payload, timeout, max_msgs, stall, headers)
 
     # =============================================================== flush
     def flush(self, timeout: float = 10.0) -> None:
@@ -549,16 +535,15 @@ class Client(JetStreamEntry):
         if timeout is None or timeout <= 0:
             raise errors.BadTimeoutError("nats: timeout invalid: the flush timeout must be a "
                 "positive number of seconds")
-        w = _Waiter()
+        w = Waiter()
         with self._lock:
             if self._state is State.CLOSED:
                 raise errors.ConnectionClosedError("nats: connection closed: cannot flush")
             if self._state is State.NEW:
                 raise errors.ConnectionClosedError("nats: connection closed: not connected; "
                     "call connect() first")
-            if self._outbox.mode is CONNECTED:
-                self._pongs.append(w)
-                self._outbox.put_ctl_locked(Ctl(encode.PING))
+            if self._outbox.mode is CONNECTED and self._conn is not None:
+                self._conn.ping_locked(w)
             else:
                 self._repings.append(w)
         if not w.wait(timeout):
@@ -576,27 +561,7 @@ class Client(JetStreamEntry):
         return time.perf_counter() - t0
 
     # ================================================= reader-side handlers
-    def _on_pong(self) -> None:
-        # each PONG answers exactly one PING, in order; a keep-alive PING has a
-        # None slot and a timed-out flush a cancelled one
-        with self._lock:
-            self._pings_out = 0
-            if not self._pongs:
-                return
-            w = self._pongs.popleft()
-        if w is not None and not w.cancelled:
-            w.resolve()
-
-    def _on_ping(self, conn: _Conn) -> None:
-        if not self._outbox.put_ctl(Ctl(encode.PONG)):
-            # replaying: answer directly, between replay chunks
-            with conn.wlock:
-                try:
-                    transport.send_all(conn.sock, encode.PONG)
-                except transport.PartialSend:
-                    pass
-
-    def _on_info(self, conn: _Conn, info: Dict[str, Any]) -> None:
+    def _on_info(self, conn: Connection, info: Dict[str, Any]) -> None:
         assert self._opts is not None
         with self._lock:
             if conn is not self._conn:
@@ -611,7 +576,7 @@ class Client(JetStreamEntry):
             # each then reconnects elsewhere; leaving at once would stampede the others
             ev.submit(self._opts.lame_duck_mode_cb)
 
-    def _on_err(self, conn: _Conn, text: str) -> None:
+    def _on_err(self, conn: Connection, text: str) -> None:
         exc = errors.from_server_err(text, conn.server.hostport)
         self._errors_received += 1
         self._last_error = exc
@@ -621,7 +586,7 @@ class Client(JetStreamEntry):
             self._on_lost(conn, exc, report=False)
 
     # ====================================================== losing a connection
-    def _on_lost(self, conn: _Conn, exc: Optional[BaseException], *, report: bool = True) -> None:
+    def _on_lost(self, conn: Connection, exc: Optional[BaseException], *, report: bool = True) -> None:
         """A connection broke (reader EOF/error, failed write, stale, forced).
 
         Unless the client is closing (then it is the client's own doing), the cause
@@ -652,12 +617,10 @@ class Client(JetStreamEntry):
                 fire_disconnected = True
                 self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
-                self._repings.extend(w for w in self._pongs if w is not None and not w.cancelled)
-                self._pongs.clear()
-                self._pings_out = 0
+                self._repings.extend(conn.take_waiters_locked())
                 self._start_reconnect_locked(conn.server)
             # else: already reconnecting (lost during replay): the reconnect thread goes on
-        transport.hard_shutdown(conn.sock)
+        conn.shutdown()
         if report and exc is not None and not closing:
             self._report_async(exc)
         if fire_disconnected:
@@ -918,11 +881,12 @@ class Client(JetStreamEntry):
     @property
     def stats(self) -> Dict[str, int]:
         ob = self._outbox
+        conn = self._conn
         out_msgs, out_bytes = ob.counts()
         return {
-            "in_msgs": self._in_msgs,
+            "in_msgs": self._in_msgs + (conn.in_msgs if conn is not None else 0),
             "out_msgs": out_msgs,
-            "in_bytes": self._in_bytes,
+            "in_bytes": self._in_bytes + (conn.in_bytes if conn is not None else 0),
             "out_bytes": out_bytes,
             "reconnects": self._reconnects,
             "errors_received": self._errors_received,
@@ -945,3 +909,27 @@ def _payload_type_error(payload: object) -> errors.Error:
         f"{type(payload).__name__}; encode text first, e.g. data.encode()")
 
 
+
+
+class _Hooks:
+    """The client as its connections see it: :class:`~natsync.connection.ConnectionOwner`.
+
+    A separate object so the client's public surface stays nats-py's; it lives in
+    this module and forwards to the client's handlers."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def conn_info(self, conn: Connection, info: Dict[str, Any]) -> None:
+        self._client._on_info(conn, info)
+
+    def conn_err(self, conn: Connection, text: str) -> None:
+        self._client._on_err(conn, text)
+
+    def conn_sub_done(self, sub: Any) -> None:
+        self._client._auto_unsub_done(sub)
+
+    def conn_lost(self, conn: Connection, exc: Optional[BaseException]) -> None:
+        self._client._on_lost(conn, exc)
