@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 from . import errors
 from .connection import Waiter
 from .msg import Msg
 from .servers import Server
-from .subscription import Subscription
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
+from .subscription import Subscription, SubscriptionHost
 
 
 class _RespMux(Subscription):
     """The one wildcard inbox subscription all requests share."""
 
-    def __init__(self, client: Client, sid: int, prefix: str) -> None:
+    def __init__(self, client: SubscriptionHost, sid: int, prefix: str) -> None:
         super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
         self.prefix = prefix
         self.plen = len(prefix)

@@ -203,11 +203,11 @@ class Client(JetStreamEntry):
             transport.hard_shutdown(sock)
 
     def _make_parser(self) -> Parser:
-        client = self
+        hooks = self._hooks
 
         def msg_factory(subject: str, sid: int, reply: str, payload: bytes,
                         header: Optional[bytes]) -> Msg:
-            return Msg(subject, sid, reply, payload, header, client)
+            return Msg(subject, sid, reply, payload, header, hooks)
 
         return Parser(msg_factory=msg_factory)
 
@@ -340,9 +340,6 @@ class Client(JetStreamEntry):
         frame, n = self._encode(subject, payload, reply, headers)
         self._outbox.put(frame, n)
 
-    def _respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
-        self._publish_now(reply, data, "", headers)
-
     def _publish_now(self, subject: str, payload: bytes, reply: str,
                      headers: Optional[Headers]) -> None:
         """Publish for a waiting peer (request, respond): written by this thread when
@@ -381,7 +378,7 @@ class Client(JetStreamEntry):
         with self._lock:
             self._check_usable_locked("subscribe")
             self._sid += 1
-            sub = Subscription(self, self._sid, subject, queue, cb, max_msgs,
+            sub = Subscription(self._hooks, self._sid, subject, queue, cb, max_msgs,
                                pending_msgs_limit, pending_bytes_limit,
                                pool=None if dedicated_thread else self._dispatcher)
             self._subs[sub.sid] = sub
@@ -479,7 +476,7 @@ class Client(JetStreamEntry):
                 return mux
             self._check_usable_locked("request")
             self._sid += 1
-            mux = _RespMux(self, self._sid, self.new_inbox() + ".")
+            mux = _RespMux(self._hooks, self._sid, self.new_inbox() + ".")
             self._subs[mux.sid] = mux
             self._send_ctl_locked(Ctl(encode.encode_sub(mux.subject, mux.sid)))
             self._mux = mux
@@ -912,7 +909,9 @@ def _payload_type_error(payload: object) -> errors.Error:
 
 
 class _Hooks:
-    """The client as its connections see it: :class:`~natsync.connection.ConnectionOwner`.
+    """The client as its parts see it: :class:`~natsync.connection.ConnectionOwner` for
+    its connections, :class:`~natsync._host.ClientHost` for its subscriptions and
+    messages.
 
     A separate object so the client's public surface stays nats-py's; it lives in
     this module and forwards to the client's handlers."""
@@ -933,3 +932,31 @@ class _Hooks:
 
     def conn_lost(self, conn: Connection, exc: Optional[BaseException]) -> None:
         self._client._on_lost(conn, exc)
+
+    # ------------------------------------------------------------ ClientHost
+    @property
+    def is_closed(self) -> bool:
+        return self._client.is_closed
+
+    def report_error(self, exc: BaseException) -> None:
+        self._client._report_async(exc)
+
+    def report_callback_error(self, exc: BaseException, subject: str) -> None:
+        self._client._report_callback_error(exc, subject)
+
+    def unsubscribe_sub(self, sub: Subscription, limit: int) -> None:
+        self._client._unsubscribe(sub, limit)
+
+    def drain_sub(self, sub: Subscription, timeout: Optional[float]) -> None:
+        self._client._drain_sub(sub, timeout)
+
+    def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
+        self._client._publish_now(reply, data, "", headers)
+
+    def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                headers: Optional[Headers] = None) -> None:
+        self._client.publish(subject, payload, reply, headers)
+
+    def request(self, subject: str, payload: bytes = b"", timeout: float = 0.5,
+                headers: Optional[Headers] = None) -> Msg:
+        return self._client.request(subject, payload, timeout, headers)

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Protocol, Union
 
 from . import errors
 from .protocol import jsack
 from .protocol.headers import parse_headers
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
-    from .subscription import Subscription
-
 HeaderValue = Union[str, List[str]]
 Headers = Dict[str, HeaderValue]
 
 _UNPARSED: Any = object()
+
+
+class MsgHost(Protocol):
+    """What a message may ask of the client it arrived on (``respond``, JetStream acks).
+
+    The client hands each message an object implementing it; a message never
+    imports or names the client."""
+
+    def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
+        """Publish a reply for a waiting requester."""
+
+    def publish(self, subject: str, payload: bytes = b"", reply: str = "",
+                headers: Optional[Headers] = None) -> None:
+        """``Client.publish``."""
+
+    def request(self, subject: str, payload: bytes = b"", timeout: float = 0.5,
+                headers: Optional[Headers] = None) -> Msg:
+        """``Client.request``."""
 
 
 class Msg:
@@ -38,7 +52,7 @@ class Msg:
         reply: str = "",
         data: bytes = b"",
         header: Optional[bytes] = None,
-        client: Optional[Client] = None,
+        client: Optional[MsgHost] = None,
         headers: Optional[Headers] = None,
     ) -> None:
         self.subject = subject
@@ -48,7 +62,7 @@ class Msg:
         self._hdr = header
         self._headers: Optional[Headers] = _UNPARSED if header is not None else headers
         self._client = client
-        self._sub: Optional[Subscription] = None
+        self._sub: Any = None  # the Subscription that delivered it (as nats-py)
 
     @property
     def headers(self) -> Optional[Headers]:
@@ -90,7 +104,7 @@ class Msg:
             raise errors.Error("nats: this message is not bound to a connection")
         if headers is None and self._hdr is not None:
             headers = self.headers
-        self._client._respond(self.reply, data, headers)
+        self._client.respond(self.reply, data, headers)
 
     # ----------------------------------------------------- JetStream acks
     @property
@@ -107,7 +121,7 @@ class Msg:
             self._meta = meta
         return meta
 
-    def _ack_client(self, final: bool) -> Client:
+    def _ack_client(self, final: bool) -> MsgHost:
         if not self.reply or not self.reply.startswith("$JS.ACK."):
             raise errors.NotJSMessageError(
                 f"nats: the message on {self.subject!r} is not a JetStream message (its reply "

@@ -21,14 +21,13 @@ import threading
 import time
 from collections import deque
 from operator import attrgetter
-from typing import TYPE_CHECKING, Callable, Deque, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Deque, Iterator, List, Optional, Protocol
 
 from . import errors
-from .msg import Msg
+from .msg import Msg, MsgHost
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._dispatch import CallbackPool
-    from .client import Client
 
 log = logging.getLogger("natsync")
 
@@ -55,12 +54,35 @@ def current_callback_subscription() -> Optional[Subscription]:
     return sub
 
 
+class SubscriptionHost(MsgHost, Protocol):
+    """What a subscription may ask of its client: this list and :class:`MsgHost`'s.
+
+    The client hands each subscription an object implementing it; a subscription
+    never imports or names the client."""
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the client is closed."""
+
+    def report_error(self, exc: BaseException) -> None:
+        """Pass an asynchronous error (a slow consumer) to error_cb."""
+
+    def report_callback_error(self, exc: BaseException, subject: str) -> None:
+        """A message callback raised: pass it to error_cb (or log it)."""
+
+    def unsubscribe_sub(self, sub: Subscription, limit: int) -> None:
+        """``sub.unsubscribe(limit)``."""
+
+    def drain_sub(self, sub: Subscription, timeout: Optional[float]) -> None:
+        """``sub.drain(timeout)``."""
+
+
 class Subscription:
     """A subscription returned by :meth:`Client.subscribe`."""
 
     def __init__(
         self,
-        client: Client,
+        client: SubscriptionHost,
         sid: int,
         subject: str,
         queue: str = "",
@@ -229,7 +251,7 @@ class Subscription:
             assert self._pool is not None
             self._pool.schedule(self)
         if report:
-            self._client._report_async(
+            self._client.report_error(
                 errors.SlowConsumerError(
                     f"nats: slow consumer, messages dropped subject: {self._subject}, sid: "
                     f"{self._sid}: pending "
@@ -361,11 +383,11 @@ class Subscription:
 
     def unsubscribe(self, limit: int = 0) -> None:
         """Unsubscribe now, or with ``limit > 0`` after that many messages in total."""
-        self._client._unsubscribe(self, limit)
+        self._client.unsubscribe_sub(self, limit)
 
     def drain(self, timeout: Optional[float] = None) -> None:
         """Stop interest, deliver what is pending to the callback or next_msg, then remove."""
-        self._client._drain_sub(self, timeout)
+        self._client.drain_sub(self, timeout)
 
     def _wait_drained(self, deadline: float) -> bool:
         """Wait until the queue is empty and no callback runs (True) or the deadline passes."""
@@ -437,7 +459,7 @@ class Subscription:
                     try:
                         cb(msg)
                     except Exception as exc:  # the client goes on; the error is reported
-                        self._client._report_callback_error(exc, self._subject)
+                        self._client.report_callback_error(exc, self._subject)
                 served += i
         finally:
             _running.sub = prev
