@@ -20,6 +20,13 @@ class _RespMux(Subscription):
         self.plen = len(prefix)
         self.waiters: Dict[str, Waiter] = {}
 
+    def fail_all(self, exc: BaseException) -> None:
+        """The client closed: every waiting request gets ``exc``."""
+        waiters = list(self.waiters.values())
+        self.waiters.clear()
+        for w in waiters:
+            w.resolve(error=exc)
+
     def _put_batch(self, msgs: List[Msg], nbytes: int = -1) -> bool:
         pop = self.waiters.pop
         plen = self.plen

@@ -21,33 +21,33 @@ import logging
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
-from urllib.parse import ParseResult
 
-from . import _reconnect, _shutdown, errors, transport
+from . import errors, transport
 from ._callbacks import CallbackThread
 from ._dispatch import CallbackPool
 from ._jsentry import JetStreamEntry
+from ._reconnect import Reconnector
 from ._request import _connect_failure, _RespMux
+from ._shutdown import ClientShutdown
 from ._state import State, check_transition
+from ._status import ClientStatus
 from ._version import __version__
 from .connection import Connection, Waiter
 from .handshake import Established
 from .msg import Headers, Msg
 from .nuid import NUID
 from .options import Options, build_options
-from .outbox import BUFFERING, CONNECTED, Ctl, Outbox
+from .outbox import CONNECTED, Ctl, Outbox
 from .protocol import encode
 from .protocol.headers import encode_headers
 from .protocol.parser import Parser
 from .protocol.subjects import validate_queue, validate_sub_subject, validate_subject
-from .server_version import ServerVersion
 from .servers import Server, ServerPool
 from .subscription import (
     DEFAULT_SUB_PENDING_BYTES_LIMIT,
     DEFAULT_SUB_PENDING_MSGS_LIMIT,
     MsgHandler,
     Subscription,
-    current_callback_subscription,
 )
 
 log = logging.getLogger("natsync")
@@ -56,7 +56,7 @@ _PUB_CACHE_MAX = 4096
 _ids = itertools.count(1)
 
 
-class Client(JetStreamEntry):
+class Client(ClientStatus, ClientShutdown, JetStreamEntry):
     """A synchronous NATS client. Create with :func:`natsync.connect` or
     ``Client()`` then :meth:`connect`. All methods are thread-safe."""
 
@@ -84,8 +84,6 @@ class Client(JetStreamEntry):
         self._pub_cache: Dict[str, bytes] = {}
         self._max_payload = 1024 * 1024
         self._info: Dict[str, Any] = {}
-        #: flushes waiting for a PONG across a reconnect (re-PINGed after the replay)
-        self._repings: List[Waiter] = []
         self._last_error: Optional[BaseException] = None
         self._in_msgs = 0  # received on earlier connections (each counts its own)
         self._in_bytes = 0
@@ -97,7 +95,7 @@ class Client(JetStreamEntry):
         self._closed_done = threading.Event()
         self._close_lock = threading.Lock()
         self._draining_pubs = False
-        self._reconnect_thread: Optional[threading.Thread] = None
+        self._reconnector: Optional[Reconnector] = None
         self._pinger: Optional[threading.Thread] = None
         self._events: Optional[CallbackThread] = None
         self._mux: Optional[_RespMux] = None
@@ -106,9 +104,6 @@ class Client(JetStreamEntry):
         self._connected_server: Optional[Server] = None
         self._dialing: Optional[transport.Stream] = None
         self._aux_threads: List[threading.Thread] = []
-        # SUB/UNSUB made while a replay is being written: sent between replay chunks
-        self._replay_ctl: List[bytes] = []
-        self._replaying = False
 
     # ================================================================ connect
     def connect(self, servers: Union[str, List[str], None] = None, **options: Any) -> None:
@@ -134,6 +129,7 @@ class Client(JetStreamEntry):
         ob.flush_timeout = opts.flush_timeout
         ob.on_drop = self._report_async
         self._pool = ServerPool(list(opts.servers), randomize=not opts.dont_randomize)
+        self._reconnector = Reconnector(opts, self._pool, self._outbox, self._hooks, str(self._id))
         self._events = CallbackThread(self._callback_failed, f"natsync-events-{self._id}")
         self._events.start()
         try:
@@ -154,7 +150,7 @@ class Client(JetStreamEntry):
                 self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
                 self._start_pinger()
-                self._start_reconnect_locked(None)
+                self._reconnector.start_locked(None, [])
             return
         self._fail_connect()
         raise failure
@@ -394,8 +390,8 @@ class Client(JetStreamEntry):
     def _send_ctl_locked(self, frame: Ctl) -> None:
         """Send SUB/UNSUB in order with messages; while reconnecting it is state only,
         except during a replay, where it goes out between the replay's chunks."""
-        if not self._outbox.put_ctl_locked(frame) and self._replaying:
-            self._replay_ctl.append(frame)
+        if not self._outbox.put_ctl_locked(frame) and self._reconnector is not None:
+            self._reconnector.ctl_locked(frame)
 
     def _check_usable_locked(self, what: str) -> None:
         st = self._state
@@ -542,7 +538,8 @@ class Client(JetStreamEntry):
             if self._outbox.mode is CONNECTED and self._conn is not None:
                 self._conn.ping_locked(w)
             else:
-                self._repings.append(w)
+                assert self._reconnector is not None
+                self._reconnector.add_waiter_locked(w)
         if not w.wait(timeout):
             w.cancelled = True
             raise errors.TimeoutError(
@@ -614,8 +611,8 @@ class Client(JetStreamEntry):
                 fire_disconnected = True
                 self._state = check_transition(self._state, State.RECONNECTING)
                 self._outbox.to_buffering_locked()
-                self._repings.extend(conn.take_waiters_locked())
-                self._start_reconnect_locked(conn.server)
+                assert self._reconnector is not None
+                self._reconnector.start_locked(conn, conn.take_waiters_locked())
             # else: already reconnecting (lost during replay): the reconnect thread goes on
         conn.shutdown()
         if report and exc is not None and not closing:
@@ -628,13 +625,6 @@ class Client(JetStreamEntry):
             threading.Thread(target=self._close, args=("the connection was lost and "
                                                        "allow_reconnect is False",),
                              name=f"natsync-closer-{self._id}", daemon=True).start()
-
-    def _start_reconnect_locked(self, lost: Optional[Server]) -> None:
-        prev = self._reconnect_thread
-        t = threading.Thread(target=_reconnect.run, args=(self, lost, prev),
-                             name=f"natsync-reconnect-{self._id}", daemon=True)
-        self._reconnect_thread = t
-        t.start()
 
     def force_reconnect(self) -> None:
         """Drop the current connection and reconnect now (buffering meanwhile)."""
@@ -705,74 +695,6 @@ class Client(JetStreamEntry):
         else:
             log.error("natsync: message callback for %r raised", subject, exc_info=exc)
 
-    # ======================================================= drain and close
-    def drain(self, timeout: Optional[float] = None) -> None:
-        """Unsubscribe everything, deliver what is pending, flush, then close.
-
-        Raises :class:`DrainTimeoutError` (after closing) when it takes longer than
-        ``timeout`` (default ``drain_timeout``)."""
-        assert self._opts is not None or self._state is State.NEW
-        with self._lock:
-            if self._state is State.CLOSED:
-                raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
-            if self._state is State.NEW:
-                raise errors.ConnectionClosedError("nats: connection closed: not connected; "
-                    "call connect() first")
-            if self._state in (State.DRAINING_SUBS, State.DRAINING_PUBS):
-                raise errors.ConnectionDrainingError("nats: connection draining: drain() was already called")
-            assert self._opts is not None
-            budget = self._opts.drain_timeout if timeout is None else timeout
-            deadline = time.monotonic() + budget
-            subs = [s for s in self._subs.values() if s is not self._mux]
-            if self._state is State.CONNECTED:
-                self._state = check_transition(self._state, State.DRAINING_SUBS)
-            for s in subs:
-                self._send_ctl_locked(Ctl(encode.encode_unsub(s.sid)))
-        if self._in_callback_thread():
-            # a callback cannot wait for its own subscription to drain: the drain goes
-            # on in the background once it returns; errors go to error_cb
-            self._in_background("drain", self._finish_drain, subs, deadline, budget)
-            return
-        self._finish_drain(subs, deadline, budget)
-
-    def _finish_drain(self, subs: List[Subscription], deadline: float, budget: float) -> None:
-        _shutdown.finish_drain(self, subs, deadline, budget)
-
-    def _in_callback_thread(self) -> bool:
-        me = threading.current_thread()
-        return current_callback_subscription() is not None or any(
-            s._thread is me for s in self._all_subs) or (
-            self._events is not None and self._events.is_current())
-
-    def _in_background(self, what: str, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn`` on a client thread (joined by close); its errors go to error_cb."""
-
-        def run() -> None:
-            try:
-                fn(*args)
-            except errors.Error as exc:
-                self._report_async(exc)
-
-        t = threading.Thread(target=run, name=f"natsync-{what}-{self._id}", daemon=True)
-        with self._lock:
-            self._aux_threads = [a for a in self._aux_threads if a.is_alive()]
-            self._aux_threads.append(t)
-        t.start()
-
-    def close(self) -> None:
-        """Close the connection and join every thread the client started. Idempotent.
-
-        Messages accepted but never sent are kept: see :meth:`unsent_messages`."""
-        self._close("closed by the application")
-
-    def _close(self, reason: str, error: Optional[errors.Error] = None) -> None:
-        _shutdown.close(self, reason, error)
-
-    def _is_own_thread(self) -> bool:
-        me = threading.current_thread()
-        return me.name.startswith("natsync-") and me.name.endswith(f"-{self._id}") or (
-            self._events is not None and self._events.is_current())
-
     def unsent_messages(self) -> List[Msg]:
         """After close: the messages accepted but never sent, in publish order."""
         if not self._unsent and self._unsent_frames:
@@ -784,112 +706,6 @@ class Client(JetStreamEntry):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    # ============================================================= state
-    @property
-    def options(self) -> Optional[Options]:
-        return self._opts
-
-    @property
-    def is_connected(self) -> bool:
-        return self._state in (State.CONNECTED, State.DRAINING_SUBS, State.DRAINING_PUBS)
-
-    @property
-    def is_reconnecting(self) -> bool:
-        return self._state is State.RECONNECTING
-
-    @property
-    def is_closed(self) -> bool:
-        return self._state is State.CLOSED
-
-    @property
-    def is_connecting(self) -> bool:
-        return self._state is State.NEW and self._opts is not None
-
-    @property
-    def is_draining(self) -> bool:
-        return self._state in (State.DRAINING_SUBS, State.DRAINING_PUBS)
-
-    @property
-    def is_draining_pubs(self) -> bool:
-        return self._state is State.DRAINING_PUBS
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @property
-    def connected_url(self) -> Optional[ParseResult]:
-        s = self._connected_server
-        return s.uri if s is not None and self.is_connected else None
-
-    @property
-    def servers(self) -> List[ParseResult]:
-        return self._pool.uris if self._pool is not None else []
-
-    @property
-    def discovered_servers(self) -> List[ParseResult]:
-        return self._pool.discovered_uris if self._pool is not None else []
-
-    @property
-    def max_payload(self) -> int:
-        return self._max_payload
-
-    @property
-    def server_info(self) -> Dict[str, Any]:
-        return dict(self._info)
-
-    @property
-    def client_id(self) -> Optional[int]:
-        if self._state is State.CLOSED:
-            return None
-        cid = self._info.get("client_id")
-        return cid if isinstance(cid, int) else None
-
-    @property
-    def client_ip(self) -> Optional[str]:
-        if self._state is State.CLOSED:
-            return None
-        ip = self._info.get("client_ip")
-        return ip if isinstance(ip, str) else None
-
-    @property
-    def connected_server_version(self) -> ServerVersion:
-        return ServerVersion(str(self._info.get("version", "")))
-
-    @property
-    def last_error(self) -> Optional[BaseException]:
-        return self._last_error
-
-    @property
-    def pending_data_size(self) -> int:
-        return self._outbox.size
-
-    @property
-    def buffered_msgs(self) -> int:
-        ob = self._outbox
-        return ob.buf_msgs if ob.mode is BUFFERING else 0
-
-    @property
-    def buffered_bytes(self) -> int:
-        ob = self._outbox
-        return ob.buf_bytes if ob.mode is BUFFERING else 0
-
-    @property
-    def stats(self) -> Dict[str, int]:
-        ob = self._outbox
-        conn = self._conn
-        out_msgs, out_bytes = ob.counts()
-        return {
-            "in_msgs": self._in_msgs + (conn.in_msgs if conn is not None else 0),
-            "out_msgs": out_msgs,
-            "in_bytes": self._in_bytes + (conn.in_bytes if conn is not None else 0),
-            "out_bytes": out_bytes,
-            "reconnects": self._reconnects,
-            "errors_received": self._errors_received,
-            "reconnect_buf_dropped": ob.dropped,
-            "unsent_msgs": len(self._unsent_frames),
-        }
 
     def __repr__(self) -> str:
         return f"<natsync.Client #{self._id} {self._state.value}>"
@@ -932,6 +748,41 @@ class _Hooks:
 
     def conn_lost(self, conn: Connection, exc: Optional[BaseException]) -> None:
         self._client._on_lost(conn, exc)
+
+    # ---------------------------------------------------------- ReconnectHost
+    @property
+    def closing(self) -> threading.Event:
+        return self._client._closing
+
+    @property
+    def last_error(self) -> Optional[BaseException]:
+        return self._client._last_error
+
+    def establish(self, server: Server) -> Established:
+        return self._client._establish(server)
+
+    def adopt_locked(self, est: Established, server: Server) -> Connection:
+        return self._client._adopt_locked(est, server)
+
+    def live_subs_locked(self) -> List[Subscription]:
+        return [s for s in self._client._subs.values() if not s.is_closed]
+
+    def reconnected_locked(self) -> None:
+        c = self._client
+        c._state = check_transition(c._state, State.CONNECTED)
+        c._reconnects += 1
+
+    def reconnected(self) -> None:
+        c = self._client
+        assert c._events is not None and c._opts is not None
+        c._emit_status(State.CONNECTED)
+        c._events.submit(c._opts.reconnected_cb)
+
+    def give_up(self, exc: errors.Error) -> None:
+        self._client._last_error = exc
+        reason = ("reconnect attempts exhausted" if isinstance(exc, errors.NoServersError)
+                  else "the reconnect loop failed")
+        self._client._close(reason, exc)
 
     # ------------------------------------------------------------ ClientHost
     @property

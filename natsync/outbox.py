@@ -404,6 +404,14 @@ class Outbox:
         self.direct = False
         self.space.notify_all()
 
+    def stop_locked(self, reason: str) -> None:
+        """Closing: accept nothing more and wake every waiter; the frames stay until
+        :meth:`close_locked` collects them."""
+        self.mode = CLOSED
+        self.closed_reason = reason
+        self.data_ready.notify_all()
+        self.space.notify_all()
+
     def close_locked(self, reason: str) -> List[bytes]:
         """Close: return the message frames never sent, oldest first. The list is
         :attr:`unsent`, which a publish racing the close still lands in."""

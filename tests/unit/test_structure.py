@@ -1,0 +1,201 @@
+"""The shape of the package, measured with ``ast`` so it stays true:
+
+* no import cycle inside ``natsync/``, counting the imports under
+  ``TYPE_CHECKING`` (an import inside a function body is a deliberate lazy load,
+  e.g. of a CLI subcommand, and is not counted);
+* no module over 800 lines;
+* few places where a module touches another object's private attribute
+  (``obj._name`` where ``obj`` is not ``self``/``cls`` and no class of that
+  module defines ``_name``): each one is listed in ``ALLOWED_REACH_INS`` with
+  the reason it is there, so a new one is a conscious decision.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, Iterator, List, Set, Tuple
+
+PKG = Path(__file__).resolve().parents[2] / "natsync"
+MAX_LINES = 800
+
+#: (module, attribute) -> why a module may touch another object's private attribute
+ALLOWED_REACH_INS: Dict[Tuple[str, str], str] = {
+    ("natsync.connection", "_put"): "the reader hands a message to its subscription (hot path)",
+    ("natsync.client", "_start"): "the client starts a new subscription's callback thread",
+    ("natsync.client", "_thread"): "drain: is this call on a subscription's callback thread?",
+    ("natsync.client", "_close"): "the client ends a subscription it unsubscribed or drained",
+    ("natsync.client", "_wait_drained"): "a subscription drain waits for its queue to empty",
+    ("natsync.client", "_max"): "unsubscribe(limit) updates the subscription's limit",
+    ("natsync.client", "_hdr"): "request(): a 503 status is read from the raw header block",
+    ("natsync._shutdown", "_close"): "drain and close end the subscriptions",
+    ("natsync._shutdown", "_join"): "close joins the subscriptions' callback threads",
+    ("natsync._shutdown", "_wait_drained"): "drain waits for each subscription's queue",
+    ("natsync._shutdown", "_thread"): "drain: is this call on a subscription's callback thread?",
+    ("natsync.subscription", "_sub"): "a delivered Msg remembers its subscription (as nats-py)",
+    ("natsync.js.kv", "_start"): "a KeyValue watch starts its watcher (natsync.js)",
+    ("natsync.server_version", "_key"): "comparing with another ServerVersion",
+    ("natsync.nuid", "_after_fork"): "os.register_at_fork hook on the shared generator",
+    ("natsync.testing.cluster", "_spawn"): "the cluster starts its servers in parallel",
+    ("natsync.testing.cluster", "_wait_ready"): "... and waits for all of them",
+    ("natsync.testing.server", "_cleanup_at_exit"): "the atexit hook of the server registry",
+}
+
+def known_cycle(cycle: List[str]) -> bool:
+    """A cycle still to remove, with its reason. The JetStream layer (natsync.js) types
+    its client parameter as natsync.client.Client under TYPE_CHECKING while the
+    client's jetstream()/jsm() entry points (natsync._jsentry) name the JetStream types
+    the same way: a typing-only cycle, to go once natsync.js types the client with a
+    Protocol (as Subscription and Msg do)."""
+    return "natsync._jsentry" in cycle and all(
+        m in ("natsync.client", "natsync._jsentry") or m.startswith("natsync.js.")
+        or m == "natsync.js" for m in cycle)
+
+
+#: Namedtuple and stdlib API that merely starts with an underscore.
+_NOT_PRIVATE = {"_replace", "_asdict", "_fields", "_make", "_exit", "_getframe"}
+
+
+def _modules() -> Dict[str, Path]:
+    mods = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = path
+    return mods
+
+
+def _module_level_imports(tree: ast.Module) -> Iterator[ast.AST]:
+    """Imports at module level, inside ``if``/``try`` blocks too (TYPE_CHECKING), but
+    not inside functions or classes."""
+    stack: List[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, (ast.If, ast.Try)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                stack.extend(getattr(node, field, []))
+        elif isinstance(node, ast.ExceptHandler):
+            stack.extend(node.body)
+
+
+def _targets(mod: str, is_pkg: bool, node: ast.AST, mods: Dict[str, Path]) -> Set[str]:
+    out: Set[str] = set()
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in mods}
+    assert isinstance(node, ast.ImportFrom)
+    if node.level:
+        base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    for alias in node.names:
+        sub = f"{target}.{alias.name}"
+        out.add(sub if sub in mods else target)
+    return {t for t in out if t in mods}
+
+
+def import_graph() -> Dict[str, Set[str]]:
+    mods = _modules()
+    graph: Dict[str, Set[str]] = defaultdict(set)
+    for mod, path in mods.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _module_level_imports(tree):
+            graph[mod] |= _targets(mod, path.name == "__init__.py", node, mods) - {mod}
+    return graph
+
+
+def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on: Set[str] = set()
+    found: List[List[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def reach_ins() -> Dict[Tuple[str, str], int]:
+    counts: Dict[Tuple[str, str], int] = defaultdict(int)
+    for mod, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        own: Set[str] = set()  # private names some class of this module defines
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                own.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and (
+                    isinstance(node.value, ast.Name) and node.value.id == "self"):
+                own.add(node.attr)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                own.add(node.target.id)
+            elif isinstance(node, ast.Assign):
+                own.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            name = node.attr
+            if not name.startswith("_") or name.startswith("__") or name in _NOT_PRIVATE:
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if name in own:
+                continue
+            counts[(mod, name)] += 1
+    return dict(counts)
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(import_graph())
+    assert [c for c in found if not known_cycle(c)] == []
+
+
+def test_no_module_over_800_lines() -> None:
+    big = {mod: n for mod, path in _modules().items()
+           if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert big == {}, f"split these modules (one job per module): {big}"
+
+
+def test_private_reach_ins_are_few_and_listed() -> None:
+    found = reach_ins()
+    unlisted = sorted(k for k in found if k not in ALLOWED_REACH_INS)
+    assert unlisted == [], (
+        "a module touches another object's private attribute; give the owner a method "
+        f"(or list it in ALLOWED_REACH_INS with the reason): {unlisted}")
+    assert sum(found.values()) <= 16, found
+
+
+def test_the_checks_see_what_they_should() -> None:
+    graph = import_graph()
+    assert "natsync.connection" in graph["natsync.client"]
+    assert "natsync.client" not in graph["natsync.connection"]  # reports upward only
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    assert not known_cycle(["natsync._jsentry", "natsync.client", "natsync.msg"])
