@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from . import errors, transport
 from ._state import State, check_transition
+from .msg import Msg
 from .outbox import CONNECTED, Ctl
 from .protocol import encode
 from .subscription import current_callback_subscription
@@ -61,6 +62,7 @@ class ClientShutdown:
         _aux_threads: List[threading.Thread]
         _dispatcher: CallbackPool
         _unsent_frames: List[bytes]
+        _unsent: List[Msg]
 
         def flush(self, timeout: float = 10.0) -> None: ...
         def _send_ctl_locked(self, frame: Ctl) -> None: ...
@@ -228,6 +230,20 @@ class ClientShutdown:
         me = threading.current_thread()
         return me.name.startswith("natsync-") and me.name.endswith(f"-{self._id}") or (
             self._events is not None and self._events.is_current())
+
+    def unsent_messages(self) -> List[Msg]:
+        """After close: the messages accepted but never sent, in publish order."""
+        if not self._unsent and self._unsent_frames:
+            self._unsent = [_frame_to_msg(f) for f in self._unsent_frames]
+        return list(self._unsent)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _frame_to_msg(frame: bytes) -> Msg:
+    subject, reply, hdr, payload = encode.decode_pub(frame)
+    return Msg(subject, 0, reply, payload, hdr)
 
 
 def _join(t: Optional[threading.Thread], timeout: float) -> None:

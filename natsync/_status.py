@@ -1,20 +1,24 @@
-"""The client's read-only state, as nats-py names it: ``is_connected``, ...,
-``stats``; mixed into :class:`~natsync.client.Client`.
+"""The client's state as others see it, mixed into :class:`~natsync.client.Client`:
+the read-only properties with nats-py's names (``is_connected``, ..., ``stats``),
+and the status listeners that code built on the client registers.
 
-Properties only: each reads the client's fields (declared below for the type
-checker, set up by ``Client._init_state``) and changes nothing.
+The properties read the client's fields (declared below for the type checker, set
+up by ``Client._init_state``) and change nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import ParseResult
 
+from . import errors
 from ._state import State
 from .outbox import BUFFERING
 from .server_version import ServerVersion
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._callbacks import CallbackThread
     from .connection import Connection
     from .options import Options
     from .outbox import Outbox
@@ -41,6 +45,9 @@ class ClientStatus:
         _reconnects: int
         _errors_received: int
         _unsent_frames: List[bytes]
+        _lock: threading.Lock
+        _events: Optional[CallbackThread]
+        _status_listeners: List[Callable[[State], None]]
 
     @property
     def options(self) -> Optional[Options]:
@@ -146,3 +153,32 @@ class ClientStatus:
             "reconnect_buf_dropped": ob.dropped,
             "unsent_msgs": len(self._unsent_frames),
         }
+
+    # ------------------------------------------------------- status listeners
+    def add_status_listener(self, fn: Callable[[State], None]) -> Callable[[], None]:
+        """Call ``fn(state)`` on every connection status change; returns a remover.
+
+        For code built on the client (JetStream consumers, services) that must learn
+        of outages without taking over the application's ``disconnected_cb`` and
+        ``reconnected_cb``: ``fn`` gets ``State.RECONNECTING`` when the connection is
+        lost, ``State.CONNECTED`` after a reconnect (once the buffer is replayed, just
+        before ``reconnected_cb``) and ``State.CLOSED`` on close. It runs on the
+        client's event thread, in order with the connection callbacks; what it raises
+        goes to ``error_cb``. Calling the returned function removes it (idempotent)."""
+        if not callable(fn):
+            raise errors.Error("nats: a status listener must be a callable taking a State")
+        with self._lock:
+            self._status_listeners = [*self._status_listeners, fn]
+
+        def remove() -> None:
+            with self._lock:
+                self._status_listeners = [f for f in self._status_listeners if f is not fn]
+
+        return remove
+
+    def _emit_status(self, state: State) -> None:
+        """Queue the status listeners on the event thread (before the matching callback)."""
+        ev = self._events
+        if ev is not None:
+            for fn in self._status_listeners:
+                ev.submit(fn, state)

@@ -1,5 +1,22 @@
 """The Client facade: connect, publish, subscribe, request, flush, drain, close.
 
+Who owns what:
+
+* ``Client`` (this module) - the state machine (``_state.State``), the options, the
+  server pool, the subscription table, and the handlers its parts report to;
+  ``_status.ClientStatus`` holds its read-only properties and
+  ``_shutdown.ClientShutdown`` its ``drain()`` and ``close()`` (mixins: the
+  client's own behaviour, in files of their own).
+* ``connection.Connection`` - one socket generation: socket, parser, reader and
+  flusher threads, write lock, PONG waiters. It reports up through
+  ``ConnectionOwner``, implemented by ``_Hooks`` below.
+* ``_reconnect.Reconnector`` - the reconnect thread and its state (pool passes,
+  backoff, resubscription, replay, flushes waiting across the outage); it asks
+  the client through ``ReconnectHost`` (``_Hooks`` again).
+* ``outbox.Outbox`` - the outbound queue that becomes the reconnect buffer.
+* ``subscription.Subscription`` and ``msg.Msg`` - reach the client only through
+  ``SubscriptionHost``/``MsgHost`` (``_Hooks``).
+
 Threads (all named ``natsync-...``, all joined by :meth:`Client.close`):
 
 * reader   - one per connection: socket -> parser -> subscriptions / state
@@ -10,8 +27,19 @@ Threads (all named ``natsync-...``, all joined by :meth:`Client.close`):
 * sub-workerN - the callback pool: elastic, bounded, idle workers retire (_dispatch.py)
 * sub-N    - one per callback subscription made with ``dedicated_thread=True``
 
-Lock order: ``Client._lock`` (which is the outbox lock) before a
-subscription's lock. No I/O and no user code runs under either.
+Lock order (every module follows it):
+
+1. ``Client._close_lock`` - only around setting ``_closing``; nothing nests in it.
+2. ``Client._lock``, which *is* the outbox lock (``Outbox.lock``): the client's
+   state, the subscription table, the outbox, a connection's PONG waiters and the
+   reconnector's state.
+3. A subscription's lock (``Subscription._lock``), taken under 2 or alone.
+4. A connection's write lock (``Connection.wlock``): only *tried* under 2
+   (``write_direct``), otherwise held alone around one socket write.
+5. Leaves, never held while taking another lock: the events queue
+   (``CallbackThread``), a ``Waiter``'s lock.
+
+No I/O (except the write under 4) and no user code runs under any of them.
 """
 
 from __future__ import annotations
@@ -636,35 +664,6 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 return
         self._on_lost(conn, None)
 
-    # ===================================================== status listeners
-    def add_status_listener(self, fn: Callable[[State], None]) -> Callable[[], None]:
-        """Call ``fn(state)`` on every connection status change; returns a remover.
-
-        For code built on the client (JetStream consumers, services) that must learn
-        of outages without taking over the application's ``disconnected_cb`` and
-        ``reconnected_cb``: ``fn`` gets ``State.RECONNECTING`` when the connection is
-        lost, ``State.CONNECTED`` after a reconnect (once the buffer is replayed, just
-        before ``reconnected_cb``) and ``State.CLOSED`` on close. It runs on the
-        client's event thread, in order with the connection callbacks; what it raises
-        goes to ``error_cb``. Calling the returned function removes it (idempotent)."""
-        if not callable(fn):
-            raise errors.Error("nats: a status listener must be a callable taking a State")
-        with self._lock:
-            self._status_listeners = [*self._status_listeners, fn]
-
-        def remove() -> None:
-            with self._lock:
-                self._status_listeners = [f for f in self._status_listeners if f is not fn]
-
-        return remove
-
-    def _emit_status(self, state: State) -> None:
-        """Queue the status listeners on the event thread (before the matching callback)."""
-        ev = self._events
-        if ev is not None:
-            for fn in self._status_listeners:
-                ev.submit(fn, state)
-
     # ============================================================ reporting
     def _report_async(self, exc: BaseException) -> None:
         """Send an asynchronous error to error_cb on the events thread (or log it)."""
@@ -695,25 +694,11 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         else:
             log.error("natsync: message callback for %r raised", subject, exc_info=exc)
 
-    def unsent_messages(self) -> List[Msg]:
-        """After close: the messages accepted but never sent, in publish order."""
-        if not self._unsent and self._unsent_frames:
-            self._unsent = [_frame_to_msg(f) for f in self._unsent_frames]
-        return list(self._unsent)
-
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<natsync.Client #{self._id} {self._state.value}>"
-
-
-def _frame_to_msg(frame: bytes) -> Msg:
-    subject, reply, hdr, payload = encode.decode_pub(frame)
-    return Msg(subject, 0, reply, payload, hdr)
 
 
 def _payload_type_error(payload: object) -> errors.Error:
