@@ -654,6 +654,12 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                                                        "allow_reconnect is False",),
                              name=f"natsync-closer-{self._id}", daemon=True).start()
 
+    def _on_reconnected(self) -> None:
+        """The replay is done: status listeners, then reconnected_cb."""
+        assert self._events is not None and self._opts is not None
+        self._emit_status(State.CONNECTED)
+        self._events.submit(self._opts.reconnected_cb)
+
     def force_reconnect(self) -> None:
         """Drop the current connection and reconnect now (buffering meanwhile)."""
         with self._lock:
@@ -758,10 +764,7 @@ class _Hooks:
         c._reconnects += 1
 
     def reconnected(self) -> None:
-        c = self._client
-        assert c._events is not None and c._opts is not None
-        c._emit_status(State.CONNECTED)
-        c._events.submit(c._opts.reconnected_cb)
+        self._client._on_reconnected()
 
     def give_up(self, exc: errors.Error) -> None:
         self._client._last_error = exc

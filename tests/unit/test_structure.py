@@ -22,24 +22,21 @@ MAX_LINES = 800
 
 #: (module, attribute) -> why a module may touch another object's private attribute
 ALLOWED_REACH_INS: Dict[Tuple[str, str], str] = {
-    ("natsync.connection", "_put"): "the reader hands a message to its subscription (hot path)",
-    ("natsync.client", "_start"): "the client starts a new subscription's callback thread",
-    ("natsync.client", "_thread"): "drain: is this call on a subscription's callback thread?",
-    ("natsync.client", "_close"): "the client ends a subscription it unsubscribed or drained",
-    ("natsync.client", "_wait_drained"): "a subscription drain waits for its queue to empty",
-    ("natsync.client", "_max"): "unsubscribe(limit) updates the subscription's limit",
+    # the client (client.py and its _shutdown mixin) runs its subscriptions' life cycle
+    ("natsync.client", "_start"): "subscribe() starts the new subscription's callback thread",
+    ("natsync.client", "_close"): "unsubscribe/drain end a subscription; the reconnector's "
+                                  "give_up closes the client (ClientShutdown._close)",
+    ("natsync.client", "_max"): "unsubscribe(limit) sets the subscription's new limit",
+    ("natsync.client", "_thread"): "sub.drain() from its own callback finishes in the background",
+    ("natsync.client", "_wait_drained"): "sub.drain() waits for the subscription's queue",
     ("natsync.client", "_hdr"): "request(): a 503 status is read from the raw header block",
-    ("natsync._shutdown", "_close"): "drain and close end the subscriptions",
-    ("natsync._shutdown", "_join"): "close joins the subscriptions' callback threads",
-    ("natsync._shutdown", "_wait_drained"): "drain waits for each subscription's queue",
-    ("natsync._shutdown", "_thread"): "drain: is this call on a subscription's callback thread?",
+    ("natsync._shutdown", "_thread"): "drain() from a callback finishes in the background",
+    ("natsync._shutdown", "_wait_drained"): "drain() waits for each subscription's queue",
     ("natsync.subscription", "_sub"): "a delivered Msg remembers its subscription (as nats-py)",
-    ("natsync.js.kv", "_start"): "a KeyValue watch starts its watcher (natsync.js)",
-    ("natsync.server_version", "_key"): "comparing with another ServerVersion",
-    ("natsync.nuid", "_after_fork"): "os.register_at_fork hook on the shared generator",
+    # the test harness and the JetStream layer
     ("natsync.testing.cluster", "_spawn"): "the cluster starts its servers in parallel",
     ("natsync.testing.cluster", "_wait_ready"): "... and waits for all of them",
-    ("natsync.testing.server", "_cleanup_at_exit"): "the atexit hook of the server registry",
+    ("natsync.js.kv", "_start"): "a KeyValue watch starts its watcher (natsync.js)",
 }
 
 LAYERS = ("js", "jetstream", "micro")  # packages built on the client's public API
