@@ -4,10 +4,14 @@
   ``TYPE_CHECKING`` (an import inside a function body is a deliberate lazy load,
   e.g. of a CLI subcommand, and is not counted);
 * no module over 800 lines;
-* few places where a module touches another object's private attribute
+* few places where a core module touches another object's private attribute
   (``obj._name`` where ``obj`` is not ``self``/``cls`` and no class of that
   module defines ``_name``): each one is listed in ``ALLOWED_REACH_INS`` with
   the reason it is there, so a new one is a conscious decision.
+
+The layered packages (``natsync.js``, ``natsync.jetstream``, ``natsync.micro``) are
+built on the client's public API; the private-attribute rule covers the core
+only, and their typing-only cycles are tolerated for now (see ``known_cycle``).
 """
 
 from __future__ import annotations
@@ -33,13 +37,17 @@ ALLOWED_REACH_INS: Dict[Tuple[str, str], str] = {
     ("natsync._shutdown", "_thread"): "drain() from a callback finishes in the background",
     ("natsync._shutdown", "_wait_drained"): "drain() waits for each subscription's queue",
     ("natsync.subscription", "_sub"): "a delivered Msg remembers its subscription (as nats-py)",
-    # the test harness and the JetStream layer
+    # the test harness
     ("natsync.testing.cluster", "_spawn"): "the cluster starts its servers in parallel",
     ("natsync.testing.cluster", "_wait_ready"): "... and waits for all of them",
-    ("natsync.js.kv", "_start"): "a KeyValue watch starts its watcher (natsync.js)",
 }
 
 LAYERS = ("js", "jetstream", "micro")  # packages built on the client's public API
+
+
+def in_layer(mod: str) -> bool:
+    parts = mod.split(".")
+    return len(parts) > 1 and parts[1] in LAYERS
 
 
 def known_cycle(cycle: List[str]) -> bool:
@@ -50,7 +58,7 @@ def known_cycle(cycle: List[str]) -> bool:
     name natsync.client.Client). They go once those packages type their parent and
     the client with a Protocol, as Subscription and Msg do. The core modules are in
     no cycle at all."""
-    core = {m for m in cycle if m.split(".")[1] not in LAYERS}
+    core = {m for m in cycle if not in_layer(m)}
     return not core or (core == {"natsync.client", "natsync._jsentry"})
 
 
@@ -146,8 +154,12 @@ def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
 
 
 def reach_ins() -> Dict[Tuple[str, str], int]:
+    """Private reach-ins of the core modules (the layered packages, built on the
+    client's public API, keep their own conventions between their own modules)."""
     counts: Dict[Tuple[str, str], int] = defaultdict(int)
     for mod, path in _modules().items():
+        if in_layer(mod):
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         own: Set[str] = set()  # private names some class of this module defines
         for node in ast.walk(tree):
