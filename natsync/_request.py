@@ -1,4 +1,5 @@
-"""Request/reply plumbing: the waiter slot and the shared inbox subscription."""
+"""Request/reply plumbing: the shared inbox subscription all requests use, and the
+one error connect() raises for a failed first pass over the server pool."""
 
 from __future__ import annotations
 
