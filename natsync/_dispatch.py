@@ -29,12 +29,16 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Deque, List, Optional
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .subscription import Subscription
+from typing import Deque, List, Optional, Protocol
 
 log = logging.getLogger("natsync")
+
+
+class Subscription(Protocol):
+    """What the pool runs: a subscription's callback queue (without importing it)."""
+
+    def _serve(self, budget: int) -> bool:
+        """Deliver up to ``budget`` messages; True when more are left to serve."""
 
 #: Most worker threads one client runs for callbacks at once.
 MAX_WORKERS = 64

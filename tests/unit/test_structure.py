@@ -32,6 +32,7 @@ ALLOWED_REACH_INS: Dict[Tuple[str, str], str] = {
                                   "give_up closes the client (ClientShutdown._close)",
     ("natsync.client", "_max"): "unsubscribe(limit) sets the subscription's new limit",
     ("natsync.client", "_thread"): "sub.drain() from its own callback finishes in the background",
+    ("natsync.client", "_in_own_callback"): "... (its callback thread or a pool worker)",
     ("natsync.client", "_wait_drained"): "sub.drain() waits for the subscription's queue",
     ("natsync.client", "_hdr"): "request(): a 503 status is read from the raw header block",
     ("natsync._shutdown", "_thread"): "drain() from a callback finishes in the background",
