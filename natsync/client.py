@@ -628,7 +628,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 self._last_error = exc
         # shut the socket before the queued frames become the reconnect buffer, so a
         # write in flight stops now rather than hand the old connection ever more
-        transport.hard_shutdown(conn.sock)
+        conn.shutdown()
         with self._lock:
             if closing or self._state is State.CLOSED or self._closing.is_set():
                 pass
@@ -642,7 +642,6 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 assert self._reconnector is not None
                 self._reconnector.start_locked(conn, conn.take_waiters_locked())
             # else: already reconnecting (lost during replay): the reconnect thread goes on
-        conn.shutdown()
         if report and exc is not None and not closing:
             self._report_async(exc)
         if fire_disconnected:
