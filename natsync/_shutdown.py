@@ -128,6 +128,38 @@ class ClientShutdown:
                 f"nats: draining connection timed out after {budget}s; the connection is closed "
                 "(undelivered messages were discarded)")
 
+    def _drain_sub(self, sub: Subscription, timeout: Optional[float]) -> None:
+        """``sub.drain()``: UNSUB, deliver what is pending, then remove it."""
+        assert self._opts is not None
+        deadline = time.monotonic() + (self._opts.drain_timeout if timeout is None else timeout)
+        with self._lock:
+            if self._state is State.CLOSED:
+                raise errors.ConnectionClosedError("nats: connection closed: cannot drain")
+            if self._subs.get(sub.sid) is not sub:
+                raise errors.BadSubscriptionError(
+                    f"nats: invalid subscription: {sub.subject!r} is not active")
+            self._send_ctl_locked(Ctl(encode.encode_unsub(sub.sid)))
+        if sub._in_own_callback():
+            # called from its own callback: it cannot wait for itself; finish in the background
+            self._in_background("drain", self._finish_sub_drain, sub, deadline)
+            return
+        self._finish_sub_drain(sub, deadline)
+
+    def _finish_sub_drain(self, sub: Subscription, deadline: float) -> None:
+        try:
+            self.flush(max(deadline - time.monotonic(), 0.001))
+        except (errors.TimeoutError, errors.ConnectionClosedError):
+            pass  # deliver what arrived anyway
+        finally:
+            with self._lock:
+                if self._subs.get(sub.sid) is sub:
+                    del self._subs[sub.sid]
+            sub._close(discard=False)
+        if not sub._wait_drained(deadline):
+            raise errors.DrainTimeoutError(
+                f"nats: draining connection timed out: draining {sub.subject!r} took too long "
+                f"with {sub.pending_msgs} messages pending")
+
     def _flush_until(self, deadline: float) -> Optional[bool]:
         """Flush within what is left of the deadline: True done, False timed out, None closed."""
         try:

@@ -31,13 +31,13 @@ ALLOWED_REACH_INS: Dict[Tuple[str, str], str] = {
     ("natsync.client", "_close"): "unsubscribe/drain end a subscription; the reconnector's "
                                   "give_up closes the client (ClientShutdown._close)",
     ("natsync.client", "_max"): "unsubscribe(limit) sets the subscription's new limit",
-    ("natsync.client", "_thread"): "sub.drain() from its own callback finishes in the background",
-    ("natsync.client", "_in_own_callback"): "... (its callback thread or a pool worker)",
-    ("natsync.client", "_wait_drained"): "sub.drain() waits for the subscription's queue",
+    ("natsync.client", "_drain_sub"): "sub.drain() reaches ClientShutdown._drain_sub (a mixin "
+                                      "of the client, in its own module)",
     ("natsync.client", "_hdr"): "request(): a 503 status is read from the raw header block",
     ("natsync._shutdown", "_thread"): "drain() from a callback finishes in the background",
-    ("natsync._shutdown", "_wait_drained"): "drain() waits for each subscription's queue",
-    ("natsync.subscription", "_sub"): "a delivered Msg remembers its subscription (as nats-py)",
+    ("natsync._shutdown", "_in_own_callback"): "sub.drain() from its own callback (its thread "
+                                               "or a pool worker) finishes in the background",
+    ("natsync._shutdown", "_wait_drained"): "drain() and sub.drain() wait for the queues",
     # the test harness
     ("natsync.testing.cluster", "_spawn"): "the cluster starts its servers in parallel",
     ("natsync.testing.cluster", "_wait_ready"): "... and waits for all of them",
@@ -204,7 +204,7 @@ def test_private_reach_ins_are_few_and_listed() -> None:
     assert unlisted == [], (
         "a module touches another object's private attribute; give the owner a method "
         f"(or list it in ALLOWED_REACH_INS with the reason): {unlisted}")
-    assert sum(found.values()) <= 16, found
+    assert sum(found.values()) <= 12, found
 
 
 def test_the_checks_see_what_they_should() -> None:
