@@ -25,16 +25,16 @@ def upsert_consumer(jsapi: JSApi, stream: str, config: api.ConsumerConfig, actio
     name = config.name or config.durable_name
     if not name:
         raise InvalidArgumentError(
-            "nats: a consumer needs a name (name= or durable_name=); for a throw-away "
+            "a consumer needs a name (name= or durable_name=); for a throw-away "
             "consumer set inactive_threshold, or use ordered_consumer()")
     validate_consumer_name(name)
     if config.name and config.durable_name and config.name != config.durable_name:
         raise InvalidArgumentError(
-            f"nats: consumer name {config.name!r} and durable_name {config.durable_name!r} "
+            f"consumer name {config.name!r} and durable_name {config.durable_name!r} "
             "differ; give one, or the same value for both")
     if config.deliver_subject:
         raise InvalidArgumentError(
-            "nats: natsync.jetstream consumers are pull consumers: leave deliver_subject unset "
+            "natsync.jetstream consumers are pull consumers: leave deliver_subject unset "
             "(push consumers are in natsync.js, js.subscribe)")
     if config.name is None:
         config = config.evolve(name=name)

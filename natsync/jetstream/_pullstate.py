@@ -80,7 +80,7 @@ class PullOptions:
         1 s); the heartbeat defaults to half of it, capped at 30 s."""
         if max_messages is not None and max_bytes is not None:
             raise InvalidArgumentError(
-                "nats: max_messages and max_bytes cannot be used together: pass one of them "
+                "max_messages and max_bytes cannot be used together: pass one of them "
                 "(max_bytes alone pulls as many messages as fit in that many bytes)")
         if max_messages is not None:
             _check_positive_int("max_messages", max_messages)
@@ -89,7 +89,7 @@ class PullOptions:
         expires = DEFAULT_EXPIRES if max_wait is None else _check_seconds("max_wait", max_wait)
         if expires < MIN_EXPIRES:
             raise InvalidArgumentError(
-                f"nats: max_wait (the expiry of each pull request) must be at least "
+                f"max_wait (the expiry of each pull request) must be at least "
                 f"{MIN_EXPIRES:g} s, got {expires:g}; use fetch() for shorter waits")
         if heartbeat is None:
             hb = min(expires / 2, MAX_HEARTBEAT)
@@ -97,12 +97,12 @@ class PullOptions:
             hb = _check_seconds("heartbeat", heartbeat)
             if hb > expires / 2:
                 raise InvalidArgumentError(
-                    f"nats: heartbeat {hb:g} s is more than half of max_wait {expires:g} s; "
+                    f"heartbeat {hb:g} s is more than half of max_wait {expires:g} s; "
                     "the server could not send one before a pull request expires. Lower it "
                     "or raise max_wait")
             if hb > MAX_HEARTBEAT:
                 raise InvalidArgumentError(
-                    f"nats: heartbeat must be at most {MAX_HEARTBEAT:g} s, got {hb:g}")
+                    f"heartbeat must be at most {MAX_HEARTBEAT:g} s, got {hb:g}")
         if max_bytes is not None:
             msgs, nbytes = BYTES_ONLY_BATCH, max_bytes
         else:
@@ -111,20 +111,20 @@ class PullOptions:
         t_bytes = math.ceil(nbytes / 2) if threshold_bytes is None else threshold_bytes
         if not 0 <= t_msgs < msgs or not (nbytes == 0 or 0 <= t_bytes < nbytes):
             raise InvalidArgumentError(
-                "nats: a refill threshold must be at least 0 and below max_messages/max_bytes "
+                "a refill threshold must be at least 0 and below max_messages/max_bytes "
                 f"(got threshold_messages={t_msgs}, threshold_bytes={t_bytes})")
         return cls(msgs, nbytes, expires, hb, t_msgs, t_bytes)
 
 
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"nats: {name} must be a positive integer, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise InvalidArgumentError(
-            f"nats: {name} must be a positive number of seconds, got {value!r}")
+            f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 

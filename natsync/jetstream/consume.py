@@ -111,7 +111,7 @@ class MessageStream:
         :class:`~natsync.jetstream.errors.MessagesStoppedError` once stopped."""
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise errors.InvalidArgumentError(
-                f"nats: timeout must be a positive number of seconds or None, got {timeout!r}")
+                f"timeout must be a positive number of seconds or None, got {timeout!r}")
         msg = None if self._done else self._source.next_msg(timeout)
         if msg is None:
             self._done = True

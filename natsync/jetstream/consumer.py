@@ -39,7 +39,7 @@ DEFAULT_FETCH_WAIT = 30.0
 def reporter(nc: Client, error_cb: Optional[ErrorCallback]) -> ErrorCallback:
     """Where warnings and errors of a pull go: ``error_cb``, else the client's, else the log."""
     if error_cb is not None and not callable(error_cb):
-        raise errors.InvalidArgumentError("nats: error_cb must be a callable taking an exception")
+        raise errors.InvalidArgumentError("error_cb must be a callable taking an exception")
 
     def report(exc: BaseException) -> None:
         cb: Optional[Callable[[Any], None]] = error_cb
@@ -61,13 +61,13 @@ def fetch_request(max_messages: Optional[int], max_bytes: Optional[int], max_wai
     """Check fetch arguments (before anything is sent) and build the pull request."""
     if max_messages is not None and max_bytes is not None:
         raise errors.InvalidArgumentError(
-            "nats: max_messages and max_bytes cannot be used together: pass one of them")
+            "max_messages and max_bytes cannot be used together: pass one of them")
     if max_messages is None and max_bytes is None:
         raise errors.InvalidArgumentError(
-            "nats: pass max_messages= (how many messages) or max_bytes= (how many bytes)")
+            "pass max_messages= (how many messages) or max_bytes= (how many bytes)")
     for name, val in (("max_messages", max_messages), ("max_bytes", max_bytes)):
         if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
-            raise errors.InvalidArgumentError(f"nats: {name} must be a positive integer, got {val!r}")
+            raise errors.InvalidArgumentError(f"{name} must be a positive integer, got {val!r}")
     batch = max_messages if max_messages is not None else (1 if no_wait else BYTES_ONLY_BATCH)
     if no_wait:
         return PullRequest(batch, max_bytes or 0, 0.0, 0.0, no_wait=True)
@@ -77,17 +77,17 @@ def fetch_request(max_messages: Optional[int], max_bytes: Optional[int], max_wai
         hb = _seconds("heartbeat", heartbeat)
         if hb > wait / 2:
             raise errors.InvalidArgumentError(
-                f"nats: heartbeat {hb:g} s is more than half of max_wait {wait:g} s; lower it "
+                f"heartbeat {hb:g} s is more than half of max_wait {wait:g} s; lower it "
                 "or raise max_wait")
         if hb > MAX_HEARTBEAT:
-            raise errors.InvalidArgumentError(f"nats: heartbeat must be at most {MAX_HEARTBEAT:g} s")
+            raise errors.InvalidArgumentError(f"heartbeat must be at most {MAX_HEARTBEAT:g} s")
     return PullRequest(batch, max_bytes or 0, wait, hb)
 
 
 def _seconds(name: str, val: object) -> float:
     if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
         raise errors.InvalidArgumentError(
-            f"nats: {name} must be a positive number of seconds, got {val!r}")
+            f"{name} must be a positive number of seconds, got {val!r}")
     return float(val)
 
 
@@ -219,7 +219,7 @@ class Consumer:
         and ``closed()``. Errors (a raising ``cb``, warnings, a deleted consumer) go
         to ``error_cb`` (default: the client's)."""
         if not callable(cb):
-            raise errors.InvalidArgumentError("nats: consume() needs a callable cb(msg)")
+            raise errors.InvalidArgumentError("consume() needs a callable cb(msg)")
         report = reporter(self._nc, error_cb)
         p = self._puller(max_messages, max_bytes, max_wait, heartbeat, threshold_messages,
                          threshold_bytes, report)

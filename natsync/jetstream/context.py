@@ -17,7 +17,7 @@ from . import errors
 from ._consumers import delete_consumer
 from .consumer import Consumer
 from .ordered import OrderedConsumer, OrderedConsumerConfig
-from .stream import ConfigArg, Stream
+from .stream import ConfigArg, Stream, check_fields
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..client import Client
@@ -73,11 +73,13 @@ class JetStream:
     # ------------------------------------------------------------ streams
     def create_stream(self, config: Optional[js_api.StreamConfig] = None, /, **kwargs: Any) -> Stream:
         """Create a stream (a StreamConfig or its fields as keywords) and return its handle."""
+        check_fields(js_api.StreamConfig, kwargs)
         info = self._ctx.add_stream(config, **kwargs)
         return Stream(self, str(info.config.name), info)
 
     def update_stream(self, config: Optional[js_api.StreamConfig] = None, /,
                       **kwargs: Any) -> js_api.StreamInfo:
+        check_fields(js_api.StreamConfig, kwargs)
         return self._ctx.update_stream(config, **kwargs)
 
     def delete_stream(self, name: str) -> bool:
@@ -154,7 +156,7 @@ class JetStream:
     def get_message(self, stream: str, sequence: int) -> js_api.RawStreamMsg:
         """The message stored at ``sequence`` (``MsgNotFoundError`` if none)."""
         if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-            raise errors.InvalidArgumentError(f"nats: sequence must be an int >= 1, got {sequence!r}")
+            raise errors.InvalidArgumentError(f"sequence must be an int >= 1, got {sequence!r}")
         return self._ctx.get_msg(stream, seq=sequence)
 
     def get_last_message_for_subject(self, stream: str, subject: str) -> js_api.RawStreamMsg:

@@ -71,11 +71,11 @@ class OrderedConsumer:
                 isinstance(config.max_reset_attempts, bool)
                 or not isinstance(config.max_reset_attempts, int) or config.max_reset_attempts < 1):
             raise errors.InvalidArgumentError(
-                "nats: max_reset_attempts must be a positive integer or None (no limit)")
+                "max_reset_attempts must be a positive integer or None (no limit)")
         fs: object = config.filter_subjects
         if fs is not None and (isinstance(fs, str) or not fs):
             raise errors.InvalidArgumentError(
-                "nats: filter_subjects must be a non-empty list of subjects")
+                "filter_subjects must be a non-empty list of subjects")
         self._js = js
         self._nc = js.client
         self._stream = stream
@@ -240,7 +240,7 @@ class OrderedConsumer:
         with self._lock:
             if self._active is not None and not self._active.stopped:
                 raise errors.InvalidArgumentError(
-                    "nats: this ordered consumer is already being consumed; stop that first")
+                    "this ordered consumer is already being consumed; stop that first")
             src = _OrderedSource(self, opts, reporter(self._nc, error_cb))
             self._active = src
         return src
@@ -257,7 +257,7 @@ class OrderedConsumer:
                 error_cb: Optional[ErrorCallback] = None) -> ConsumeContext:
         """``cb(msg)`` for every message in order, on a thread of its own."""
         if not callable(cb):
-            raise errors.InvalidArgumentError("nats: consume() needs a callable cb(msg)")
+            raise errors.InvalidArgumentError("consume() needs a callable cb(msg)")
         src = self._source(max_messages, max_bytes, max_wait, heartbeat, error_cb)
         return ConsumeContext(src, cb, src.report)
 

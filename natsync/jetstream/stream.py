@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Iterator, Optional, Union
 
 from ..js import api
@@ -23,12 +24,23 @@ def consumer_config(config: ConfigArg, kwargs: Any) -> api.ConsumerConfig:
     if isinstance(config, str):
         kwargs = {"name": config, **kwargs}
         config = None
-    if config is None:
-        return api.ConsumerConfig(**kwargs) if kwargs else api.ConsumerConfig()
-    if not isinstance(config, api.ConsumerConfig):
+    if config is not None and not isinstance(config, api.ConsumerConfig):
         raise errors.InvalidArgumentError(
-            f"nats: config must be a ConsumerConfig, got {type(config).__name__}")
+            f"config must be a ConsumerConfig, got {type(config).__name__}")
+    check_fields(api.ConsumerConfig, kwargs)
+    if config is None:
+        return api.ConsumerConfig(**kwargs)
     return config.evolve(**kwargs) if kwargs else config
+
+
+def check_fields(kind: Any, kwargs: Any) -> None:
+    """An unknown keyword is a natsync error naming it, not a TypeError."""
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        raise errors.InvalidArgumentError(
+            f"{kind.__name__} has no field {', '.join(map(repr, unknown))}; its fields "
+            f"are: {', '.join(sorted(known))}")
 
 
 class Stream:
@@ -78,7 +90,7 @@ class Stream:
 
     def _delete(self, sequence: int, no_erase: bool) -> None:
         if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-            raise errors.InvalidArgumentError(f"nats: sequence must be an int >= 1, got {sequence!r}")
+            raise errors.InvalidArgumentError(f"sequence must be an int >= 1, got {sequence!r}")
         req = {"seq": sequence, "no_erase": True} if no_erase else {"seq": sequence}
         self._js.api.request(f"STREAM.MSG.DELETE.{self._name}", req)
 
@@ -124,7 +136,7 @@ class Stream:
         if config is None:
             config = OrderedConsumerConfig(**kwargs)
         elif kwargs:
-            raise errors.InvalidArgumentError("nats: pass an OrderedConsumerConfig or keywords, not both")
+            raise errors.InvalidArgumentError("pass an OrderedConsumerConfig or keywords, not both")
         return OrderedConsumer(self._js, self._name, config)
 
     def __repr__(self) -> str:

@@ -296,3 +296,12 @@ def test_message_acks_under_both_generations_of_names(nc: natsync.Client) -> Non
     # the two naks come back (the delayed one later), nothing else does
     again = sorted(m.data for m in c.fetch(max_messages=5, max_wait=3))
     assert again == [b"3", b"4"]
+
+
+def test_unknown_config_fields_are_natsync_errors(nc: natsync.Client) -> None:
+    js = jetstream.new(nc)
+    st = stream_with(js, 0)
+    with pytest.raises(InvalidArgumentError, match="max_batch"):
+        st.create_consumer(name="x", max_batch=5)
+    with pytest.raises(InvalidArgumentError, match="subjectz"):
+        js.create_stream(name=uniq("T"), subjectz=["t"])
