@@ -19,7 +19,7 @@ import itertools
 import json
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, _base
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from natsync import errors as core_errors
@@ -33,7 +33,64 @@ if TYPE_CHECKING:  # pragma: no cover
     from natsync.msg import Msg
     from natsync.subscription import Subscription
 
-__all__ = ["AsyncPublisher"]
+__all__ = ["AsyncPublisher", "AckFuture"]
+
+_FUTURE_LOCK = threading.Lock()  # guards AckFutures that have no Condition of their own yet
+_DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
+
+
+class AckFuture(Future):  # type: ignore[type-arg]
+    """A ``concurrent.futures.Future`` whose Condition is made only when someone waits.
+
+    A plain Future builds a Condition (and its RLock) in ``__init__``; for a publish
+    window of thousands of acks that nobody waits on one by one it was a third of the
+    cost of ``publish_async``. Until the Condition exists nobody can be waiting, so
+    settling the future only needs the state set under one shared lock; every
+    waiting method (``result``, ``exception``, ``done``, ``wait``, callbacks) first
+    makes the Condition and then behaves exactly like the base class.
+    """
+
+    def __init__(self) -> None:  # no super().__init__(): that would build the Condition
+        self._state = _base.PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: List[Any] = []
+        self._done_callbacks: List[Any] = []
+
+    @property
+    def _condition(self) -> threading.Condition:
+        cond: Optional[threading.Condition] = self.__dict__.get("_cond")
+        if cond is None:
+            with _FUTURE_LOCK:
+                cond = self.__dict__.get("_cond")
+                if cond is None:
+                    cond = threading.Condition()
+                    self.__dict__["_cond"] = cond
+        return cond
+
+    @_condition.setter
+    def _condition(self, cond: threading.Condition) -> None:
+        self.__dict__["_cond"] = cond
+
+    def _settle_fast(self, result: Any, exc: Optional[BaseException]) -> bool:
+        with _FUTURE_LOCK:
+            if "_cond" in self.__dict__:
+                return False  # someone may wait: the base class notifies them
+            if self._state in _DONE_STATES:
+                raise _base.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
+            self._exception = exc
+            self._state = _base.FINISHED
+        self._invoke_callbacks()  # type: ignore[attr-defined]
+        return True
+
+    def set_result(self, result: Any) -> None:
+        if not self._settle_fast(result, None):
+            super().set_result(result)
+
+    def set_exception(self, exception: Optional[BaseException]) -> None:
+        if not self._settle_fast(None, exception):
+            super().set_exception(exception)
 
 _Pending = Tuple["Future[PubAck]", str, float]
 
@@ -56,6 +113,7 @@ class AsyncPublisher:
         self._ids = itertools.count(1)
         self._timer: Optional[threading.Thread] = None
         self._remove_listener: Optional[Any] = None
+        self._waiting = 0  # threads in _cond.wait (completed, a full window)
 
     # ------------------------------------------------------------- public
     def pending(self) -> int:
@@ -71,16 +129,20 @@ class AsyncPublisher:
                     raise core_errors.TimeoutError(
                         f"nats: {len(self._pending)} async publishes still wait for their ack "
                         f"after {timeout}s")
-                self._cond.wait(1.0 if left is None else min(left, 1.0))
+                self._waiting += 1
+                try:
+                    self._cond.wait(1.0 if left is None else min(left, 1.0))
+                finally:
+                    self._waiting -= 1
 
     def publish(self, subject: str, payload: bytes, headers: Optional[Dict[str, Any]],
                 wait_stall: Optional[float], ack_timeout: Optional[float]) -> Future[PubAck]:
         if self._sub is None:
             self._start()
-        fut: Future[PubAck] = Future()
+        fut: Future[PubAck] = AckFuture()
         token = str(next(self._ids))
         timeout = self._ack_timeout if ack_timeout is None else ack_timeout
-        with self._cond:
+        with self._lock:
             if len(self._pending) >= self._max_pending:
                 self._wait_room(wait_stall)
             deadline = time.monotonic() + timeout
@@ -110,7 +172,11 @@ class AsyncPublisher:
                     f"{len(self._pending)} acks outstanding (publish_async_max_pending="
                     f"{self._max_pending}) for longer than wait_stall={wait_stall}s; wait with "
                     "publish_async_completed() or raise the limit")
-            self._cond.wait(1.0 if left is None else min(left, 1.0))
+            self._waiting += 1
+            try:
+                self._cond.wait(1.0 if left is None else min(left, 1.0))
+            finally:
+                self._waiting -= 1
             if self._nc.is_closed:
                 raise core_errors.ConnectionClosedError()
 
@@ -125,9 +191,9 @@ class AsyncPublisher:
             self._remove_listener = self._nc.add_status_listener(self._on_status)
 
     def _settle(self, token: str) -> Optional[_Pending]:
-        with self._cond:
+        with self._lock:
             entry = self._pending.pop(token, None)
-            if entry is not None:
+            if entry is not None and self._waiting:
                 self._cond.notify_all()
             return entry
 
@@ -136,6 +202,13 @@ class AsyncPublisher:
         if entry is None:
             return  # already timed out or failed
         fut, subject, _t = entry
+        try:
+            self._resolve(fut, subject, msg)
+        except _base.InvalidStateError:
+            pass  # the application cancelled the future
+
+    @staticmethod
+    def _resolve(fut: Future[PubAck], subject: str, msg: Msg) -> None:
         if msg.status == 503:
             fut.set_exception(NoStreamResponseError(
                 f"no stream took the message on {subject!r} (no responders)"))
