@@ -89,6 +89,15 @@ class CallbackPool:
     def closed(self) -> bool:
         return self._closed
 
+    def threads(self) -> List[threading.Thread]:
+        """The pool's threads alive now (workers and supervisor), for diagnostics and
+        for test harnesses that tell a leaked thread from one an open client still owns."""
+        with self._lock:
+            found = list(self._workers)
+            if self._supervisor is not None:
+                found.append(self._supervisor)
+        return [t for t in found if t.is_alive()]
+
     def schedule(self, sub: Subscription) -> None:
         """``sub`` has become ready (the caller flagged it scheduled, under its lock)."""
         with self._lock:

@@ -346,7 +346,8 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         if reply:
             validate_subject(reply)
         try:
-            data = bytes(payload)
+            # memoryview: only the buffer protocol; bytes(5) would be five zero bytes
+            data = payload if type(payload) is bytes else bytes(memoryview(payload))
         except TypeError:
             raise _payload_type_error(payload) from None
         n = len(data)

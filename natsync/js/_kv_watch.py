@@ -70,11 +70,13 @@ class KeyWatcher:
         self._sub: Any = None
         self._thread: Optional[threading.Thread] = None
         self._cb: Optional[Callable[[Optional[Entry]], None]] = None
+        self._on_error: Optional[Callable[[BaseException], None]] = None  # error_cb's way
 
     # ------------------------------------------------------------------ start
 
     def _start(self, sub: Any, *, updates_only: bool = False,
-               cb: Optional[Callable[[Optional[Entry]], None]] = None) -> None:
+               cb: Optional[Callable[[Optional[Entry]], None]] = None,
+               on_error: Optional[Callable[[BaseException], None]] = None) -> None:
         """Adopt the ordered subscription ``sub``; queue the marker now when nothing is pending."""
         self._sub = sub
         try:
@@ -92,6 +94,7 @@ class KeyWatcher:
             raise
         if cb is not None:
             self._cb = cb
+            self._on_error = on_error
             self._thread = threading.Thread(
                 target=self._run_cb, name=f"natsync-kv-watch-{self._bucket}", daemon=True)
             self._thread.start()
@@ -201,9 +204,12 @@ class KeyWatcher:
         for item in self:
             try:
                 cb(item)
-            except Exception:
-                log.exception("natsync: watch callback of bucket %r raised; the watch goes on",
-                              self._bucket)
+            except Exception as exc:
+                if self._on_error is not None:  # to error_cb, as for a message callback
+                    self._on_error(exc)
+                else:
+                    log.exception("natsync: watch callback of bucket %r raised; the watch goes on",
+                                  self._bucket)
 
     # ------------------------------------------------------------------ stop
 

@@ -483,7 +483,8 @@ class KeyValue:
             )
         except js_errors.StreamNotFoundError:
             raise self._gone() from None
-        watcher._start(sub, updates_only=updates_only, cb=cb)
+        watcher._start(sub, updates_only=updates_only, cb=cb,
+                       on_error=self._js.client.report_error)
         return watcher
 
     def watchall(self, **kwargs: Any) -> _Watcher:

@@ -35,6 +35,11 @@ class JetStreamManager:
         self._timeout = self._api.timeout
 
     @property
+    def client(self) -> Client:
+        """The client this context sends its requests through."""
+        return self._nc
+
+    @property
     def timeout(self) -> float:
         """The default timeout of this context's requests, in seconds."""
         return self._timeout

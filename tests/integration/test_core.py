@@ -326,11 +326,19 @@ def test_bad_input_raises_before_sending(nc: natsync.Client) -> None:
         nc.publish("ok", "text is not bytes")  # type: ignore[arg-type]
     with pytest.raises(errors.Error):
         nc.publish("ok", 5)  # type: ignore[arg-type]
+    # the same with a reply or headers (the full encoder): never "five zero bytes"
+    for bad in (5, [1, 2], "text"):
+        with pytest.raises(errors.Error, match="bytes-like"):
+            nc.publish("ok", bad, reply="r")  # type: ignore[arg-type]
+        with pytest.raises(errors.Error, match="bytes-like"):
+            nc.publish("ok", bad, headers={"K": "v"})  # type: ignore[arg-type]
+    nc.publish("ok", bytearray(b"ba"), headers={"K": "v"})
+    nc.publish("ok", memoryview(b"mv"), reply="r")
     with pytest.raises(errors.BadSubjectError):
         nc.publish(b"bytes.subject", b"x")  # type: ignore[arg-type]
-    assert nc.stats["out_msgs"] == 0
     assert nc.is_connected
     nc.flush()
+    assert nc.stats["out_msgs"] == 2  # only the two good ones
 
 
 def test_stats_count_payload_bytes(nc: natsync.Client) -> None:

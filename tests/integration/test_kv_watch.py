@@ -190,6 +190,33 @@ def test_watch_with_callback(kv: KeyValue) -> None:
     assert threading.current_thread().name not in threads
 
 
+def test_a_watch_callback_that_raises_reaches_error_cb(server: NatsServer) -> None:
+    import queue
+
+    reported: queue.Queue[BaseException] = queue.Queue()
+    with natsync.connect(server.url, error_cb=reported.put) as client:
+        kv = client.jetstream(timeout=WAIT).create_key_value(bucket=bucket_name())
+        seen: queue.Queue[Any] = queue.Queue()
+
+        def cb(entry: Any) -> None:
+            seen.put(entry)
+            if entry is not None and entry.value == b"boom":
+                raise RuntimeError("watch callback failed")
+
+        w = kv.watchall(cb=cb)
+        try:
+            assert seen.get(timeout=WAIT) is None  # empty bucket: the marker at once
+            kv.put("k", b"boom")
+            kv.put("k", b"fine")
+            exc = reported.get(timeout=WAIT)
+            assert isinstance(exc, RuntimeError) and str(exc) == "watch callback failed"
+            assert brief([seen.get(timeout=WAIT), seen.get(timeout=WAIT)]) == [
+                ("k", b"boom", None), ("k", b"fine", None)]  # the watch went on
+        finally:
+            w.stop()
+    assert reported.empty()
+
+
 def test_stop_from_another_thread_ends_iteration(kv: KeyValue) -> None:
     w = kv.watchall()
     got: List[Any] = []
