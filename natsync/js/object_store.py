@@ -310,6 +310,13 @@ class ObjectStore:
         """After a failed put: let the chunks in flight settle, then purge them all."""
         concurrent.futures.wait(list(window), timeout=self._timeout)
         try:
+            # Chunks whose futures failed with a lost connection may still sit in the
+            # reconnect buffer: flush() waits for their replay, so the purge comes after
+            # them rather than before (stray chunks the purge would miss).
+            self._nc.flush(timeout=self._timeout)
+        except errors.Error:
+            pass  # still down: the purge below fails too and says what to do
+        try:
             self._purge(subject)
         except (errors.Error, OSError) as purge_exc:
             raise ObjectPutError(
