@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
+    from ._client_api import ClientAPI
     from .js import JetStreamContext, JetStreamManager
 
 
@@ -20,10 +20,10 @@ class JetStreamEntry:
         ``publish_async_max_pending=4000``."""
         from .js import JetStreamContext
 
-        return JetStreamContext(cast("Client", self), **opts)
+        return JetStreamContext(cast("ClientAPI", self), **opts)
 
     def jsm(self, **opts: Any) -> JetStreamManager:
         """A JetStream manager: ``prefix="$JS.API"``, ``domain=None``, ``timeout=5.0``."""
         from .js import JetStreamManager
 
-        return JetStreamManager(cast("Client", self), **opts)
+        return JetStreamManager(cast("ClientAPI", self), **opts)

@@ -13,12 +13,12 @@ from . import errors
 from .msg import Headers, Msg
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
+    from ._client_api import ClientAPI
 
 DEFAULT_TIMEOUT = 1.0
 
 
-def request_many(nc: Client, subject: str, payload: bytes = b"", timeout: float = DEFAULT_TIMEOUT,
+def request_many(nc: ClientAPI, subject: str, payload: bytes = b"", timeout: float = DEFAULT_TIMEOUT,
                  max_msgs: Optional[int] = None, stall: Optional[float] = None,
                  headers: Optional[Headers] = None) -> Iterator[Msg]:
     """Check the arguments now, then return the generator that sends and collects."""
@@ -35,7 +35,7 @@ def request_many(nc: Client, subject: str, payload: bytes = b"", timeout: float 
     return _replies(nc, subject, payload, timeout, max_msgs, stall, headers)
 
 
-def _replies(nc: Client, subject: str, payload: bytes, timeout: float, max_msgs: Optional[int],
+def _replies(nc: ClientAPI, subject: str, payload: bytes, timeout: float, max_msgs: Optional[int],
              stall: Optional[float], headers: Optional[Headers]) -> Iterator[Msg]:
     inbox = nc.new_inbox()
     sub = nc.subscribe(inbox, pending_msgs_limit=0, pending_bytes_limit=0)

@@ -41,7 +41,7 @@ from . import errors
 from ._pullstate import PullOptions, PullRequest, PullState, Status, parse_pending, pull_action
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
     from ..msg import Msg
 
 log = logging.getLogger("natsync.jetstream")
@@ -83,7 +83,7 @@ class Puller:
 
     def __init__(
         self,
-        nc: Client,
+        nc: ClientAPI,
         subject: str,
         stream: str,
         consumer: str,

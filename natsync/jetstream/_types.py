@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, Optional, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
     from ..js import api as js_api
     from ..js.api_request import JSApi
     from ..js.client import JetStreamContext
@@ -16,7 +16,7 @@ __all__ = ["JetStreamLike"]
 
 class JetStreamLike(Protocol):
     @property
-    def client(self) -> Client: ...
+    def client(self) -> ClientAPI: ...
 
     @property
     def api_prefix(self) -> str: ...

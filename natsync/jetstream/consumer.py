@@ -24,7 +24,7 @@ from .consume import ConsumeContext, MessageHandler, MessageStream, PullerSource
 from .fetch import CLIENT_MARGIN, MessageBatch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
     from ..msg import Msg
 
 __all__ = ["Consumer", "ErrorCallback", "DEFAULT_FETCH_WAIT"]
@@ -36,7 +36,7 @@ ErrorCallback = Callable[[BaseException], None]
 DEFAULT_FETCH_WAIT = 30.0
 
 
-def reporter(nc: Client, error_cb: Optional[ErrorCallback]) -> ErrorCallback:
+def reporter(nc: ClientAPI, error_cb: Optional[ErrorCallback]) -> ErrorCallback:
     """Where warnings and errors of a pull go: ``error_cb``, else the client's, else the log."""
     if error_cb is not None and not callable(error_cb):
         raise errors.InvalidArgumentError("error_cb must be a callable taking an exception")

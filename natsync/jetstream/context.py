@@ -20,7 +20,7 @@ from .ordered import OrderedConsumer, OrderedConsumerConfig
 from .stream import ConfigArg, Stream, check_fields
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
 
 __all__ = ["JetStream", "new"]
 
@@ -29,7 +29,7 @@ class JetStream:
     """Streams, consumers and publishing of one account's JetStream. Create it with
     :func:`natsync.jetstream.new`."""
 
-    def __init__(self, nc: Client, prefix: str = js_api.DEFAULT_PREFIX, domain: Optional[str] = None,
+    def __init__(self, nc: ClientAPI, prefix: str = js_api.DEFAULT_PREFIX, domain: Optional[str] = None,
                  timeout: float = 5.0) -> None:
         self._nc = nc
         self._ctx = JetStreamContext(nc, prefix=prefix, domain=domain, timeout=timeout)
@@ -37,7 +37,7 @@ class JetStream:
 
     # ------------------------------------------------------------- basics
     @property
-    def client(self) -> Client:
+    def client(self) -> ClientAPI:
         return self._nc
 
     @property
@@ -167,7 +167,7 @@ class JetStream:
         return f"<JetStream {self.api_prefix}>"
 
 
-def new(nc: Client, prefix: str = js_api.DEFAULT_PREFIX, domain: Optional[str] = None,
+def new(nc: ClientAPI, prefix: str = js_api.DEFAULT_PREFIX, domain: Optional[str] = None,
         timeout: float = 5.0) -> JetStream:
     """The ADR-37 JetStream API on connection ``nc`` (nats.py v3's ``nats.jetstream.new``)."""
     return JetStream(nc, prefix=prefix, domain=domain, timeout=timeout)

@@ -22,7 +22,7 @@ from ._puller import msg_size
 from ._pullstate import PullRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
     from ..msg import Msg
     from ..subscription import Subscription
 
@@ -35,7 +35,7 @@ CLIENT_MARGIN = 1.0
 class MessageBatch:
     """The messages of one pull request; iterate it (once)."""
 
-    def __init__(self, nc: Client, subject: str, req: PullRequest, client_wait: float,
+    def __init__(self, nc: ClientAPI, subject: str, req: PullRequest, client_wait: float,
                  stream: str, consumer: str) -> None:
         self._nc = nc
         self._req = req

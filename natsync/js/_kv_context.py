@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import api
-    from .client import JetStreamContext
+    from ._parent import JetStreamParent
     from .kv import KeyValue
 
 __all__ = ["KeyValueContext"]
@@ -38,5 +38,5 @@ class KeyValueContext:
 
         return delete_key_value(self._context(), bucket)
 
-    def _context(self) -> JetStreamContext:
+    def _context(self) -> JetStreamParent:
         return self  # type: ignore[return-value]  # mixed into JetStreamContext only

@@ -16,7 +16,7 @@ from .errors import BadObjectMetaError, BucketNotFoundError, InvalidBucketNameEr
 from .object_store import ObjectStore
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
+    from .._client_api import ClientAPI
     from .client import JetStreamContext
 
 __all__ = ["check_bucket", "create_object_store", "delete_object_store", "object_store"]
@@ -48,7 +48,7 @@ def _store_config(bucket: Optional[str], config: Optional[ObjectStoreConfig],
     return config
 
 
-def create_object_store(js: JetStreamContext, nc: Client, timeout: float, bucket: Optional[str],
+def create_object_store(js: JetStreamContext, nc: ClientAPI, timeout: float, bucket: Optional[str],
                         config: Optional[ObjectStoreConfig], params: Dict[str, Any]) -> ObjectStore:
     """``js.create_object_store``: create the bucket's stream (ADR-20's settings)."""
     config = _store_config(bucket, config, params)
@@ -73,7 +73,7 @@ def create_object_store(js: JetStreamContext, nc: Client, timeout: float, bucket
     return ObjectStore(name, stream_name(name), js, nc=nc, timeout=timeout)
 
 
-def object_store(js: JetStreamContext, nc: Client, timeout: float, bucket: str) -> ObjectStore:
+def object_store(js: JetStreamContext, nc: ClientAPI, timeout: float, bucket: str) -> ObjectStore:
     """``js.object_store``: bind to an existing bucket; ``BucketNotFoundError`` if none."""
     check_bucket(bucket)
     try:

@@ -22,7 +22,7 @@ from .errors import Error, JetStreamNotEnabledError, api_error
 from .names import validate_timeout
 
 if TYPE_CHECKING:  # pragma: no cover
-    from natsync.client import Client
+    from natsync._client_api import ClientAPI
     from natsync.msg import Msg
 
 __all__ = ["JSApi", "api_prefix"]
@@ -51,7 +51,7 @@ def api_prefix(prefix: Optional[str] = DEFAULT_PREFIX, domain: Optional[str] = N
 class JSApi:
     """Requests to the JetStream API of one account, with one prefix and default timeout."""
 
-    def __init__(self, nc: Client, prefix: Optional[str] = DEFAULT_PREFIX,
+    def __init__(self, nc: ClientAPI, prefix: Optional[str] = DEFAULT_PREFIX,
                  domain: Optional[str] = None, timeout: float = 5.0) -> None:
         self.nc = nc
         self.prefix = api_prefix(prefix, domain)

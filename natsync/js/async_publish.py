@@ -28,8 +28,8 @@ from .api import PubAck
 from .errors import NoStreamResponseError, TooManyStalledMsgsError, api_error
 
 if TYPE_CHECKING:  # pragma: no cover
+    from natsync._client_api import ClientAPI
     from natsync._state import State
-    from natsync.client import Client
     from natsync.msg import Msg
     from natsync.subscription import Subscription
 
@@ -98,7 +98,7 @@ _Pending = Tuple["Future[PubAck]", str, float]
 class AsyncPublisher:
     """The async-publish state of one JetStreamContext."""
 
-    def __init__(self, nc: Client, max_pending: int, ack_timeout: float) -> None:
+    def __init__(self, nc: ClientAPI, max_pending: int, ack_timeout: float) -> None:
         self._nc = nc
         self._max_pending = max_pending
         self._ack_timeout = ack_timeout

@@ -26,7 +26,7 @@ from .push import DEFAULT_JS_SUB_PENDING_BYTES_LIMIT, DEFAULT_JS_SUB_PENDING_MSG
 from .push import PushSubscription as _PushSubscription
 
 if TYPE_CHECKING:  # pragma: no cover
-    from natsync.client import Client
+    from natsync._client_api import ClientAPI
     from natsync.msg import Msg
 
     from .object_store import ObjectStore
@@ -54,7 +54,7 @@ class JetStreamContext(KeyValueContext, JetStreamManager):
 
     def __init__(
         self,
-        conn: Client,
+        conn: ClientAPI,
         prefix: str = api.DEFAULT_PREFIX,
         domain: Optional[str] = None,
         timeout: float = 5.0,

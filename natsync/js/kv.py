@@ -62,7 +62,7 @@ from ._kv_rules import (
 from ._kv_watch import KeyWatcher, StopIterSentinel
 
 if TYPE_CHECKING:
-    from . import JetStreamContext
+    from ._parent import JetStreamParent
 
 __all__ = [
     "KV_DEL",
@@ -90,7 +90,7 @@ __all__ = [
     "validate_key",
 ]
 
-def _open(js: JetStreamContext, bucket: str, info: api.StreamInfo) -> KeyValue:
+def _open(js: JetStreamParent, bucket: str, info: api.StreamInfo) -> KeyValue:
     cfg = info.config
     return KeyValue(
         name=bucket,
@@ -103,7 +103,7 @@ def _open(js: JetStreamContext, bucket: str, info: api.StreamInfo) -> KeyValue:
     )
 
 
-def create_key_value(js: JetStreamContext, config: Optional[api.KeyValueConfig] = None,
+def create_key_value(js: JetStreamParent, config: Optional[api.KeyValueConfig] = None,
                      **params: Any) -> KeyValue:
     """``js.create_key_value(...)``: create the bucket (or open it when it exists as asked)."""
     if config is None:
@@ -132,13 +132,13 @@ def create_key_value(js: JetStreamContext, config: Optional[api.KeyValueConfig] 
     return _open(js, config.bucket, info)
 
 
-def _api_level(js: JetStreamContext) -> int:
+def _api_level(js: JetStreamParent) -> int:
     info = js.account_info()
     level = getattr(getattr(info, "api", None), "level", None)
     return int(level or 0)
 
 
-def key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+def key_value(js: JetStreamParent, bucket: str) -> KeyValue:
     """``js.key_value(bucket)``: open an existing bucket."""
     validate_bucket(bucket)
     stream = KV_STREAM_TEMPLATE.format(bucket=bucket)
@@ -154,7 +154,7 @@ def key_value(js: JetStreamContext, bucket: str) -> KeyValue:
     return _open(js, bucket, info)
 
 
-def delete_key_value(js: JetStreamContext, bucket: str) -> bool:
+def delete_key_value(js: JetStreamParent, bucket: str) -> bool:
     """``js.delete_key_value(bucket)``: delete the bucket and everything in it."""
     validate_bucket(bucket)
     try:
@@ -188,7 +188,7 @@ class KeyValue:
         name: str,
         stream: str,
         pre: str,
-        js: JetStreamContext,
+        js: JetStreamParent,
         direct: bool,
         *,
         max_value_size: Optional[int] = None,

@@ -19,7 +19,7 @@ from .errors import InvalidArgumentError, MsgNotFoundError, NotFoundError, api_e
 from .names import validate_consumer_name, validate_stream_name
 
 if TYPE_CHECKING:  # pragma: no cover
-    from natsync.client import Client
+    from natsync._client_api import ClientAPI
     from natsync.msg import Msg
 
 __all__ = ["JetStreamManager"]
@@ -27,7 +27,7 @@ __all__ = ["JetStreamManager"]
 class JetStreamManager:
     """Management API for JetStream: streams, consumers, messages, account info."""
 
-    def __init__(self, conn: Client, prefix: str = api.DEFAULT_PREFIX,
+    def __init__(self, conn: ClientAPI, prefix: str = api.DEFAULT_PREFIX,
                  timeout: float = 5.0, domain: Optional[str] = None) -> None:
         self._nc = conn
         self._api = JSApi(conn, prefix, domain, timeout)
@@ -35,7 +35,7 @@ class JetStreamManager:
         self._timeout = self._api.timeout
 
     @property
-    def client(self) -> Client:
+    def client(self) -> ClientAPI:
         """The client this context sends its requests through."""
         return self._nc
 

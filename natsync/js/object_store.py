@@ -23,7 +23,7 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Deque, List, Optional
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Protocol
 
 from .. import errors
 from ..nuid import next_nuid
@@ -52,8 +52,13 @@ from .errors import (
 from .errors import Error as JetStreamError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..client import Client
-    from .client import JetStreamContext
+    from .._client_api import ClientAPI
+    from ._parent import JetStreamParent
+
+    class _StoreParent(JetStreamParent, Protocol):
+        """The context of a bucket, which opens the bucket a link points to."""
+
+        def object_store(self, bucket: str) -> ObjectStore: ...
 
 __all__ = [
     "ObjectInfo",
@@ -137,8 +142,8 @@ class ObjectStore:
             value = self.stream_info.config.compression
             return getattr(value, "value", value) not in (None, "", "none")
 
-    def __init__(self, name: str, stream: str, js: JetStreamContext, *,
-                 nc: Optional[Client] = None, timeout: float = 5.0, direct: bool = True) -> None:
+    def __init__(self, name: str, stream: str, js: _StoreParent, *,
+                 nc: Optional[ClientAPI] = None, timeout: float = 5.0, direct: bool = True) -> None:
         self._name = name
         self._stream = stream
         self._js = js
@@ -313,7 +318,8 @@ class ObjectStore:
             # Chunks whose futures failed with a lost connection may still sit in the
             # reconnect buffer: flush() waits for their replay, so the purge comes after
             # them rather than before (stray chunks the purge would miss).
-            self._nc.flush(timeout=self._timeout)
+            if self._nc is not None:
+                self._nc.flush(timeout=self._timeout)
         except errors.Error:
             pass  # still down: the purge below fails too and says what to do
         try:

@@ -27,7 +27,7 @@ from .pullreq import next_subject, pull_request
 from .status import StatusKind, classify
 
 if TYPE_CHECKING:  # pragma: no cover
-    from natsync.client import Client
+    from natsync._client_api import ClientAPI
     from natsync.msg import Msg
     from natsync.subscription import Subscription
 
@@ -42,7 +42,7 @@ _EXPIRES_MARGIN = 0.1
 class PullSubscription:
     """Fetch batches from a pull consumer (nats-py's ``JetStreamContext.PullSubscription``)."""
 
-    def __init__(self, jsm: JetStreamManager, nc: Client, sub: Subscription, deliver: str,
+    def __init__(self, jsm: JetStreamManager, nc: ClientAPI, sub: Subscription, deliver: str,
                  stream: str, consumer: str, ephemeral: bool = False) -> None:
         self._jsm = jsm
         self._nc = nc

@@ -38,8 +38,8 @@ from .errors import ConsumerDeletedError, ConsumerNotActiveError
 from .status import StatusKind, classify
 
 if TYPE_CHECKING:  # pragma: no cover
+    from natsync._client_api import ClientAPI
     from natsync._state import State
-    from natsync.client import Client
     from natsync.msg import Msg
     from natsync.subscription import Subscription
 
@@ -66,7 +66,7 @@ class PushSubscription:
     def __init__(
         self,
         jsm: JetStreamManager,
-        nc: Client,
+        nc: ClientAPI,
         stream: str,
         consumer: str,
         config: api.ConsumerConfig,

@@ -11,7 +11,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from .. import errors
-from ..client import Client
+from .._client_api import ClientAPI
 from .api import (
     DEFAULT_PREFIX,
     INFO_RESPONSE_TYPE,
@@ -29,7 +29,7 @@ DEFAULT_DISCOVERY_TIMEOUT = 1.0
 T = TypeVar("T")
 
 
-def _gather(nc: Client, verb: ServiceVerb, kind: str, parse: Callable[[Dict[str, Any]], T],
+def _gather(nc: ClientAPI, verb: ServiceVerb, kind: str, parse: Callable[[Dict[str, Any]], T],
             name: Optional[str], id: Optional[str],  # noqa: A002
             timeout: float, max_msgs: Optional[int], stall: Optional[float],
             prefix: str) -> List[T]:
@@ -51,7 +51,7 @@ def _gather(nc: Client, verb: ServiceVerb, kind: str, parse: Callable[[Dict[str,
     return out
 
 
-def ping(nc: Client, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
+def ping(nc: ClientAPI, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
          timeout: float = DEFAULT_DISCOVERY_TIMEOUT, max_msgs: Optional[int] = None,
          stall: Optional[float] = None, prefix: str = DEFAULT_PREFIX) -> List[ServicePing]:
     """Ping every service, those named ``name``, or the instance ``name``/``id``."""
@@ -59,7 +59,7 @@ def ping(nc: Client, name: Optional[str] = None, id: Optional[str] = None,  # no
                    name, id, timeout, max_msgs, stall, prefix)
 
 
-def info(nc: Client, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
+def info(nc: ClientAPI, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
          timeout: float = DEFAULT_DISCOVERY_TIMEOUT, max_msgs: Optional[int] = None,
          stall: Optional[float] = None, prefix: str = DEFAULT_PREFIX) -> List[ServiceInfo]:
     """The info of every service, of those named ``name``, or of the instance ``name``/``id``."""
@@ -67,7 +67,7 @@ def info(nc: Client, name: Optional[str] = None, id: Optional[str] = None,  # no
                    name, id, timeout, max_msgs, stall, prefix)
 
 
-def stats(nc: Client, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
+def stats(nc: ClientAPI, name: Optional[str] = None, id: Optional[str] = None,  # noqa: A002
           timeout: float = DEFAULT_DISCOVERY_TIMEOUT, max_msgs: Optional[int] = None,
           stall: Optional[float] = None, prefix: str = DEFAULT_PREFIX) -> List[ServiceStats]:
     """The stats of every service, of those named ``name``, or of the instance ``name``/``id``."""

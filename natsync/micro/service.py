@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors
-from ..client import Client
+from .._client_api import ClientAPI
 from ..msg import Msg
 from ..nuid import next_nuid
 from ..subscription import Subscription
@@ -86,7 +86,7 @@ class Endpoint:
         self._sub: Optional[Subscription] = None
         self._workers: List[threading.Thread] = []
 
-    def _start(self, nc: Client) -> None:
+    def _start(self, nc: ClientAPI) -> None:
         self._sub = nc.subscribe(self.subject, queue=self.queue_group)
         label = f"{self._service.name}.{self.name}"
         self._workers = [threading.Thread(target=self._work, name=f"natsync-micro-{label}-{i}"[:60],
@@ -217,7 +217,7 @@ class Group:
 class Service:
     """A running service. Create it with :func:`natsync.micro.add_service`."""
 
-    def __init__(self, client: Client, config: ServiceConfig) -> None:
+    def __init__(self, client: ClientAPI, config: ServiceConfig) -> None:
         self._client = client
         self._id = next_nuid()
         self._name = config.name
@@ -437,7 +437,7 @@ class Service:
         return f"<Service {self._name!r} {self._version} id={self._id}{state}>"
 
 
-def add_service(nc: Client, config: Optional[ServiceConfig] = None, **kwargs: Any) -> Service:
+def add_service(nc: ClientAPI, config: Optional[ServiceConfig] = None, **kwargs: Any) -> Service:
     """Create and start a service on ``nc``: ``name``, ``version`` (semver), and
     optionally ``description``, ``metadata``, ``queue_group``, ``stats_handler``,
     ``queue_group_disabled``. Usable as a context manager, which stops it on exit."""
