@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from ._cli_common import CliError
 
@@ -272,8 +272,12 @@ class _Demo:
             p(f"  unexpected       {_ranges(strange)}")
         if not in_order:
             p("  order            NOT in publish order")
+        # error_cb hears every failed reconnect attempt: show each distinct error once
+        seen: Dict[str, int] = {}
         for err in self.async_errors:
-            p(f"  async error      {err}")
+            seen[err] = seen.get(err, 0) + 1
+        for err, times in seen.items():
+            p(f"  async error      {err}" + (f"  (x{times})" if times > 1 else ""))
         if ok:
             p(f"Result: OK: all {self.count:,} messages arrived exactly once and in order.")
             return EXIT_OK
