@@ -141,9 +141,17 @@ class Reconnector:
         closing = self._host.closing
         # the previous generation must be fully stopped before the replay starts, so
         # a failing old flusher requeues its frames ahead of the buffer, never after
-        for t in (prev, *(lost_conn.threads() if lost_conn else ())):
-            if t is not None and t is not threading.current_thread() and t.ident is not None:
-                t.join(10.0)
+        self._join(prev, 10.0)
+        if lost_conn is not None:
+            # Bytes the old socket handed to its kernel may still be unread by the
+            # server, which reads each connection on its own: were the new connection
+            # to publish first, they would reach subscribers after newer messages. A
+            # half-closed connection (force_reconnect) ends when the server has read
+            # all of it, so wait for its reader (bounded), then close it for good.
+            self._join(lost_conn.reader, max(opts.connect_timeout, 2.0))
+            lost_conn.shutdown()
+            for t in lost_conn.threads():
+                self._join(t, 10.0)
         lost = lost_conn.server if lost_conn is not None else None
         backoff = opts.backoff()
         rounds = 0
@@ -170,6 +178,10 @@ class Reconnector:
                 f"(max_reconnect_attempts={opts.max_reconnect_attempts}); last error: "
                 f"{self._host.last_error!r}. Raise max_reconnect_attempts (-1: forever) to "
                 "keep trying longer."))
+
+    def _join(self, t: Optional[threading.Thread], timeout: float) -> None:
+        if t is not None and t is not threading.current_thread() and t.ident is not None:
+            t.join(timeout)
 
     def _attempt(self, server: Server) -> bool:
         """One attempt on ``server``: True when done (reconnected, or closing)."""
@@ -241,14 +253,13 @@ class Reconnector:
                     if not batch and not ctl:
                         self._finish_locked(conn)
                         break
-                if ctl:
-                    conn.write(b"".join(ctl))
-                if not batch:
-                    continue
+                # SUB/UNSUB first, then the chunk, in one write: a failure requeues every
+                # message of the chunk not wholly written (the SUBs are re-sent anyway)
+                head = b"".join(ctl)
                 try:
-                    conn.write(b"".join(batch))
+                    conn.write(head + b"".join(batch))
                 except transport.PartialSend as ps:
-                    ob.requeue_front(unsent_frames(batch, ps.sent))
+                    ob.requeue_front(unsent_frames(batch, max(ps.sent - len(head), 0)))
                     host.conn_lost(conn, ps.cause)
                     return False
         except transport.PartialSend as ps:

@@ -578,11 +578,15 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
             self._on_lost(conn, exc, report=False)
 
     # ====================================================== losing a connection
-    def _on_lost(self, conn: Connection, exc: Optional[BaseException], *, report: bool = True) -> None:
+    def _on_lost(self, conn: Connection, exc: Optional[BaseException], *, report: bool = True,
+                 graceful: bool = False) -> None:
         """A connection broke (reader EOF/error, failed write, stale, forced).
 
         Unless the client is closing (then it is the client's own doing), the cause
-        becomes ``last_error`` and, with ``report``, goes to error_cb (as nats-py)."""
+        becomes ``last_error`` and, with ``report``, goes to error_cb (as nats-py).
+        ``graceful`` (a forced reconnect, the server is still there): only the sending
+        side is closed, so the server reads what this connection sent before the new
+        connection sends anything (the reconnect thread waits for that, bounded)."""
         assert self._opts is not None
         fire_disconnected = False
         close_now = False
@@ -598,7 +602,10 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 self._last_error = exc
         # shut the socket before the queued frames become the reconnect buffer, so a
         # write in flight stops now rather than hand the old connection ever more
-        conn.shutdown()
+        if graceful:
+            conn.half_close()
+        else:
+            conn.shutdown()
         with self._lock:
             if closing or self._state is State.CLOSED or self._closing.is_set():
                 pass
@@ -637,7 +644,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 raise errors.ConnectionClosedError("nats: connection closed: cannot reconnect")
             if self._state is not State.CONNECTED or conn is None:
                 return
-        self._on_lost(conn, None)
+        self._on_lost(conn, None, graceful=True)
 
     # ============================================================ reporting
     def _report_async(self, exc: BaseException) -> None:

@@ -138,6 +138,12 @@ class Connection:
         """Abort the socket at once: the reader and flusher end."""
         transport.hard_shutdown(self.sock)
 
+    def half_close(self) -> None:
+        """End only the sending side (a deliberate reconnect): the flusher's write fails
+        at once, while the reader goes on until the server, having read everything this
+        connection sent, closes its side (see :meth:`Reconnector` for why it waits)."""
+        transport.half_close(self.sock)
+
     def _read_loop(self) -> None:
         """Reader: socket bytes -> parser events -> subscriptions and owner."""
         recv_into = self.sock.recv_into

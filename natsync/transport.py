@@ -202,6 +202,24 @@ class TLSStream:
 Stream = Union[socket.socket, ssl.SSLSocket, TLSStream, Layered]
 
 
+def half_close(sock: Optional[Stream]) -> None:
+    """End the sending side of ``sock`` only (TCP FIN after the bytes already queued),
+    ignoring errors. The peer reads everything sent, then sees EOF and closes its
+    side, which the reader then sees: the handover of a deliberate reconnect
+    (:meth:`Connection.half_close`). Blocked writers fail at once; the reader goes on.
+    A layered stream (WebSocket) or TLS is half-closed on its TCP socket."""
+    while isinstance(sock, Layered):
+        sock = sock.inner
+    if isinstance(sock, TLSStream):
+        sock = sock.sock
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+    except OSError:
+        pass
+
+
 def hard_shutdown(sock: Optional[Stream]) -> None:
     """Wake any thread blocked on ``sock`` and close it, ignoring errors.
 

@@ -627,3 +627,38 @@ def test_events_in_the_same_read_as_the_reconnect_pong(
     conn2.wait_count("PONG", 1)
     assert sub.next_msg(timeout=2).data == b"hi"
     assert [(u.hostname, u.port) for u in nc.discovered_servers] == [("127.0.0.9", 4333)]
+
+
+def test_force_reconnect_publishes_on_the_new_connection_only_after_the_server_read_the_old(
+    fake_server: FakeServer, clients: Clients, events: Events
+) -> None:
+    """The server reads each connection on its own: messages still unread in the old
+    socket would reach subscribers after newer ones sent on the new connection. So a
+    forced reconnect half-closes the old connection and dials again only once the
+    server has read all of it and closed it (bounded by connect_timeout)."""
+    nc, conn1 = clients.connect(fake_server, connect_timeout=30.0, **events.callbacks())
+    nc.publish("old", b"first")
+    nc.flush(timeout=5)
+    conn1.pause_reading()  # what follows stays unread in the kernel buffers
+    old = [b"old-%d" % i for i in range(50)]
+    for p in old:
+        nc.publish("old", p)
+    wait_for(lambda: nc.pending_data_size == 0, timeout=10.0, what="old messages handed to the kernel")
+    nc.force_reconnect()
+    events.wait("disconnected")
+    new = [b"new-%d" % i for i in range(50)]
+    for p in new:
+        nc.publish("new", p)
+    # a client that did not wait would dial now and send the new messages first
+    with pytest.raises(AssertionError, match="no client connected"):
+        fake_server.accept(timeout=1.0)
+    conn1.resume_reading()
+    conn1.wait_eof(timeout=10.0)  # the client's FIN, after every old message
+    assert [f.payload for f in conn1.frames if f.op == "PUB"] == [b"first"] + old
+    assert conn1.tail == b""
+    conn1.close()  # the server read everything: now the client may go on
+    conn2 = fake_server.accept(timeout=10.0)
+    conn2.handshake()
+    events.wait("reconnected", timeout=10.0)
+    nc.flush(timeout=5)
+    assert [f.payload for f in conn2.frames if f.op == "PUB"] == new
