@@ -465,7 +465,24 @@ def test_cluster_failover_buffered_in_order() -> None:
         assert len(nc.servers) == 3
         watcher = natsync.connect(b.url)
         sub = watcher.subscribe("fo", pending_msgs_limit=-1)
+        # the client may fail over to c: wait until c knows the watcher's interest. b
+        # sends its route interest in order, so a probe subscribed after "fo" and
+        # reached from c proves c has "fo" too
+        probe_sub = watcher.subscribe("fo.probe")
         watcher.flush()
+        prober = natsync.connect(_c.url)
+
+        def probe_arrived() -> bool:
+            prober.publish("fo.probe", b"?")
+            prober.flush()
+            try:
+                probe_sub.next_msg(0.05)
+            except errors.TimeoutError:
+                return False
+            return True
+
+        wait_for(probe_arrived, timeout=30.0, what="c knows the watcher's interest")
+        prober.close()
         a.kill()
         ev.wait("disconnected")
         for p in numbered(500):
