@@ -637,7 +637,11 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         self._events.submit(self._opts.reconnected_cb)
 
     def force_reconnect(self) -> None:
-        """Drop the current connection and reconnect now (buffering meanwhile)."""
+        """Drop the current connection and reconnect now (buffering meanwhile).
+
+        Publish order holds across it: the old connection is half-closed and the new
+        one dialed once the server has read all of the old one (waiting at most
+        ``connect_timeout``, at least 2 s), then the buffer is replayed."""
         with self._lock:
             conn = self._conn
             if self._state is State.CLOSED:
