@@ -14,12 +14,6 @@ from natsync.msg import Msg
 from natsync.testing import NatsServer
 
 
-@pytest.fixture(scope="module")
-def js_server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
 @pytest.fixture
 def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
     with natsync.connect(js_server.url) as client:

@@ -17,12 +17,6 @@ from natsync.testing import NatsServer
 WAIT = 30.0
 
 
-@pytest.fixture(scope="module")
-def js_server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
 @pytest.fixture
 def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
     with natsync.connect(js_server.url) as client:
