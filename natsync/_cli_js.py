@@ -27,6 +27,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from ._cli_common import duration as _duration
+from ._cli_common import whole
 from .cli import CliError, connect
 
 __all__ = ["register", "run", "run_bench", "add_bench_options"]
@@ -39,40 +41,8 @@ def _say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
-
-def _duration(text: str) -> float:
-    units = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "y": 365 * 86400.0}
-    t = text.strip()
-    for unit in sorted(units, key=len, reverse=True):
-        if t.endswith(unit):
-            number, scale = t[: -len(unit)], units[unit]
-            break
-    else:
-        number, scale = t, 1.0
-    try:
-        value = float(number) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 500ms, 30s, 10m, 1h, 7d)")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+_whole = whole(0)
+_positive = whole(1)
 
 
 def register(subs: Any, add_connection_options: Callable[..., None]) -> None:

@@ -26,7 +26,8 @@ from random import randint
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _cli_micro, errors
-from ._cli_common import CliError, format_duration
+from ._cli_common import CliError, format_duration, whole
+from ._cli_common import duration as _seconds
 from ._version import __version__
 from .nuid import next_nuid
 
@@ -239,31 +240,8 @@ def format_msg(msg: Any, index: int, *, raw: bool = False) -> bytes:
 # --------------------------------------------------------------------------- arguments
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number (``100_000`` and ``100,000`` too) >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be {minimum} or more")
-        return value
-
-    return parse
-
-
-_positive_int = _whole(1)
-_count = _whole(0)  # 0 means "no limit" or "none"
-
-
-def _seconds(text: str) -> float:
-    units = {"ms": 1e-3, "s": 1.0, "m": 60.0}
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 2, 0.5, 500ms, 1m)")
-    return float(m.group(1)) * units[m.group(2) or "s"]
+_positive_int = whole(1)
+_count = whole(0)  # 0 means "no limit" or "none"
 
 
 def _positive_seconds(text: str) -> float:
