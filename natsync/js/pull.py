@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, List, Optional
 from natsync import errors as core_errors
 
 from . import api
+from ._report import report
 from .errors import APIError, ConsumerDeletedError, FetchTimeoutError, api_error
 from .names import validate_batch, validate_timeout
 from .pullreq import next_subject, pull_request
@@ -110,6 +111,7 @@ class PullSubscription:
         req = pull_request(batch - len(msgs), expires=expires, heartbeat=heartbeat)
         self._nc.publish(self._next_subject, req, reply=reply)
         sub = self._sub
+        ended = ""  # a 409 warning that ended the request
         while len(msgs) < batch:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -124,10 +126,16 @@ class PullSubscription:
                 continue
             if msg.subject != reply:
                 continue  # a status that ended an earlier request
-            if self._request_ended(msg, status, bool(msgs)):
+            end = self._request_ended(msg, status, bool(msgs))
+            if end is not None:
+                ended = end
                 break
         self._fetched += len(msgs)
         if not msgs:
+            if ended:
+                raise FetchTimeoutError(
+                    f"nats: fetch timeout: no message from consumer {self._consumer!r} of "
+                    f"stream {self._stream!r}: the server ended the pull request with {ended}")
             raise FetchTimeoutError(
                 f"nats: fetch timeout: no message from consumer {self._consumer!r} of stream "
                 f"{self._stream!r} within {timeout}s")
@@ -147,18 +155,26 @@ class PullSubscription:
         self._fetched += len(msgs)
         return msgs
 
-    def _request_ended(self, msg: Msg, status: int, have_msgs: bool) -> bool:
-        """Whether this status ends the request; raises for errors when nothing came."""
+    def _request_ended(self, msg: Msg, status: int, have_msgs: bool) -> Optional[str]:
+        """``None`` if this status does not end the request, else ``""`` or, for a 409
+        warning (reported to ``error_cb``), ``"409 <description>"``; raises for errors
+        that end it when nothing came."""
         headers = msg.headers or {}
         desc = headers.get("Description", "")
         desc = desc if isinstance(desc, str) else ""
         kind = classify(status, desc)
         if kind is StatusKind.HEARTBEAT:
-            return False
+            return None
         if kind in (StatusKind.NO_MESSAGES, StatusKind.REQUEST_TIMEOUT, StatusKind.REQUEST_DONE):
-            return True
+            return ""
+        if kind is StatusKind.WARNING:
+            # ADR-13: the request ends, the consumer goes on; like nats-py, an empty
+            # fetch is a timeout, not an error (the warning goes to error_cb)
+            report(self._nc, api_error({"code": status, "description": desc,
+                                        "stream": self._stream}))
+            return f"{status} {desc}".strip()
         if have_msgs:
-            return True  # return what came; the next fetch will see the problem again
+            return ""  # return what came; the next fetch will see the problem again
         if kind is StatusKind.NO_RESPONDERS:
             raise self._jsm.not_enabled_error(self._next_subject)
         if status == 409 and desc.lower().startswith("consumer deleted"):

@@ -163,3 +163,58 @@ def test_acked_never_redelivered_unacked_redelivered_across_restart(
         assert sorted(seen) == [6, 7, 8, 9]
         with pytest.raises(jse.FetchTimeoutError):
             psub.fetch(1, timeout=3.0)  # ack_wait passed: acked ones never come back
+
+
+def _wait_for(cond: object, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_fetch_past_the_consumers_request_limits_warns_and_times_out(
+        js_server: NatsServer) -> None:
+    """ADR-13: a 409 'Exceeded MaxRequestBatch/MaxRequestExpires' is a warning: the server
+    ends that pull request and the consumer goes on. An empty fetch ending so is a
+    timeout, as in nats-py, not an APIError; the warning goes to error_cb."""
+    errors: list[BaseException] = []
+    with natsync.connect(js_server.url, error_cb=errors.append) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="PW", subjects=["pw"])
+        js.publish("pw", b"1")
+        js.add_consumer("PW", api.ConsumerConfig.from_response({
+            "durable_name": "lim", "ack_policy": "explicit",
+            "max_batch": 2, "max_expires": 1_000_000_000}))  # fields the dataclass lacks
+        psub = js.pull_subscribe_bind("lim", "PW")
+
+        def warned(text: str) -> bool:
+            return any(isinstance(e, jse.APIError) and e.code == 409
+                       and (e.description or "").startswith(text) for e in errors)
+
+        with pytest.raises(jse.FetchTimeoutError) as batch_exc:
+            psub.fetch(5, timeout=1.0)  # more than max_batch
+        assert isinstance(batch_exc.value, core_errors.TimeoutError)
+        assert not isinstance(batch_exc.value, jse.APIError)
+        assert "409 Exceeded MaxRequestBatch" in str(batch_exc.value)
+        _wait_for(lambda: warned("Exceeded MaxRequestBatch"), "the MaxRequestBatch warning")
+
+        with pytest.raises(jse.FetchTimeoutError) as expires_exc:
+            psub.fetch(1, timeout=4.0)  # the request expires after max_expires
+        assert "409 Exceeded MaxRequestExpires" in str(expires_exc.value)
+        _wait_for(lambda: warned("Exceeded MaxRequestExpires"), "the MaxRequestExpires warning")
+
+        msgs = psub.fetch(2, timeout=1.0)  # within the limits: the consumer went on
+        assert [m.data for m in msgs] == [b"1"]
+        msgs[0].ack_sync(timeout=WAIT)
+        js.delete_stream("PW")
+
+
+def test_fetch_from_a_push_consumer_still_raises(nc: natsync.Client) -> None:
+    """A terminal 409 ('Consumer is push based') keeps raising APIError."""
+    js = nc.jetstream()
+    js.add_consumer("PL", durable_name="pushed", deliver_subject=nc.new_inbox())
+    psub = js.pull_subscribe_bind("pushed", "PL")
+    with pytest.raises(jse.APIError) as exc:
+        psub.fetch(1, timeout=2.0)
+    assert exc.value.code == 409
+    assert "push based" in (exc.value.description or "")
