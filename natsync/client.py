@@ -69,7 +69,12 @@ from .outbox import CONNECTED, Ctl, Outbox
 from .protocol import encode
 from .protocol.headers import encode_headers
 from .protocol.parser import Parser
-from .protocol.subjects import validate_queue, validate_sub_subject, validate_subject
+from .protocol.subjects import (
+    is_plain_subject,
+    validate_queue,
+    validate_sub_subject,
+    validate_subject,
+)
 from .servers import Server, ServerPool
 from .subscription import (
     DEFAULT_SUB_PENDING_BYTES_LIMIT,
@@ -305,17 +310,20 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 headers: Optional[Headers] = None) -> None:
         """Publish ``payload`` to ``subject``. While reconnecting the message is buffered
         (see the reconnect buffer rules); raises rather than lose an accepted message."""
-        if headers is None and not reply and not self._draining_pubs:
+        if headers is None and type(payload) is bytes and not self._draining_pubs:
+            # the fast path: the subject's "PUB <subject> " is cached once validated
             prefix = self._pub_cache.get(subject)
             if prefix is None:
                 prefix = self._pub_prefix(subject)
-            try:
-                n = len(payload)
-                frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
-            except TypeError:
-                raise _payload_type_error(payload) from None
+            n = len(payload)
             if n > self._max_payload:
                 raise self._too_big(subject, n)
+            if reply:
+                if not (type(reply) is str and is_plain_subject(reply)):
+                    validate_subject(reply)
+                frame = b"%s%s %d\r\n%s\r\n" % (prefix, reply.encode(), n, payload)
+            else:
+                frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
             self._outbox.put(frame, n)
             return
         self._publish_full(subject, payload, reply, headers)

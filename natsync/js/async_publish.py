@@ -14,13 +14,15 @@ acks are outstanding, fails the futures whose time is up.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import json
+import re
 import threading
 import time
 from concurrent.futures import Future, _base
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
 
 from natsync import errors as core_errors
 
@@ -33,10 +35,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from natsync.msg import Msg
     from natsync.subscription import Subscription
 
-__all__ = ["AsyncPublisher", "AckFuture"]
+__all__ = ["AsyncPublisher", "AckFuture", "read_pub_ack"]
 
-_FUTURE_LOCK = threading.Lock()  # guards AckFutures that have no Condition of their own yet
+_monotonic = time.monotonic
+
 _DONE_STATES = (_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED)
+_PENDING = _base.PENDING
+_FINISHED = _base.FINISHED
+
+#: A JetStream publish ack as the server writes it (Go's field order), read without
+#: ``json`` on the hot path; anything else (errors, newer fields) goes through json.
+_ACK_RE = re.compile(
+    rb'\{"stream":"([^"\\]+)","seq":(\d+)(?:,"domain":"([^"\\]*)")?(,"duplicate":true)?\}')
 
 
 class AckFuture(Future):  # type: ignore[type-arg]
@@ -45,23 +55,25 @@ class AckFuture(Future):  # type: ignore[type-arg]
     A plain Future builds a Condition (and its RLock) in ``__init__``; for a publish
     window of thousands of acks that nobody waits on one by one it was a third of the
     cost of ``publish_async``. Until the Condition exists nobody can be waiting, so
-    settling the future only needs the state set under one shared lock; every
-    waiting method (``result``, ``exception``, ``done``, ``wait``, callbacks) first
-    makes the Condition and then behaves exactly like the base class.
+    settling the future only needs its state set under ``lock`` (the publisher's lock,
+    which settles it together with the window's bookkeeping); every waiting method
+    (``result``, ``exception``, ``done``, ``wait``, callbacks) first makes the
+    Condition under the same lock and then behaves exactly like the base class.
     """
 
-    def __init__(self) -> None:  # no super().__init__(): that would build the Condition
-        self._state = _base.PENDING
+    def __init__(self, lock: threading.Lock) -> None:  # no super().__init__(): see above
+        self._state = _PENDING
         self._result = None
         self._exception = None
         self._waiters: List[Any] = []
         self._done_callbacks: List[Any] = []
+        self._mk_lock = lock
 
     @property
     def _condition(self) -> threading.Condition:
         cond: Optional[threading.Condition] = self.__dict__.get("_cond")
         if cond is None:
-            with _FUTURE_LOCK:
+            with self._mk_lock:
                 cond = self.__dict__.get("_cond")
                 if cond is None:
                     cond = threading.Condition()
@@ -72,16 +84,25 @@ class AckFuture(Future):  # type: ignore[type-arg]
     def _condition(self, cond: threading.Condition) -> None:
         self.__dict__["_cond"] = cond
 
+    def _settle_locked(self, result: Any, exc: Optional[BaseException]) -> bool:
+        """Under ``lock``: settle a future nobody can wait on yet; False when someone
+        may wait (or it is settled already): then the base class must do it."""
+        if "_cond" in self.__dict__ or self._state is not _PENDING:
+            return False
+        self._result = result
+        self._exception = exc
+        self._state = _FINISHED
+        return True
+
     def _settle_fast(self, result: Any, exc: Optional[BaseException]) -> bool:
-        with _FUTURE_LOCK:
+        with self._mk_lock:
             if "_cond" in self.__dict__:
                 return False  # someone may wait: the base class notifies them
             if self._state in _DONE_STATES:
                 raise _base.InvalidStateError(f"{self._state}: {self!r}")
             self._result = result
             self._exception = exc
-            self._state = _base.FINISHED
-        self._invoke_callbacks()  # type: ignore[attr-defined]
+            self._state = _FINISHED
         return True
 
     def set_result(self, result: Any) -> None:
@@ -92,11 +113,34 @@ class AckFuture(Future):  # type: ignore[type-arg]
         if not self._settle_fast(None, exception):
             super().set_exception(exception)
 
-_Pending = Tuple["Future[PubAck]", str, float]
+def read_pub_ack(data: bytes, names: Dict[bytes, str]) -> Optional[PubAck]:
+    """The PubAck in a plain ack as the server writes it, read without json; None for
+    anything else (an error, fields this does not know), which json then reads.
+    ``names`` caches the decoded stream names (a few per context)."""
+    m = _ACK_RE.fullmatch(data)
+    if m is None:
+        return None
+    raw, seq, domain, dup = m.groups()
+    stream = names.get(raw)
+    if stream is None:
+        stream = raw.decode()
+        if len(names) < 64:
+            names[raw] = stream
+    return PubAck(stream, int(seq), None if domain is None else domain.decode(),
+                  True if dup else None)
+
+
+_Pending = Tuple[AckFuture, str, float, float]  # future, subject, timeout, deadline
 
 
 class AsyncPublisher:
-    """The async-publish state of one JetStreamContext."""
+    """The async-publish state of one JetStreamContext.
+
+    Bookkeeping per message is one dict entry and one deque entry, under one lock on
+    each side: acks with the context's default timeout are due in publish order, so
+    their deadlines form a FIFO (``_fifo``); a per-call ``timeout`` goes to a heap.
+    Both are trimmed from the front as acks arrive, so they stay about as long as
+    the window. The timer thread sleeps until the earliest deadline."""
 
     def __init__(self, nc: ClientAPI, max_pending: int, ack_timeout: float) -> None:
         self._nc = nc
@@ -106,7 +150,8 @@ class AsyncPublisher:
         self._cond = threading.Condition(self._lock)    # pending count changes
         self._timer_cond = threading.Condition(self._lock)
         self._pending: Dict[str, _Pending] = {}
-        self._deadlines: List[Tuple[float, str]] = []
+        self._fifo: Deque[str] = collections.deque()  # default-timeout tokens, in order
+        self._deadlines: List[Tuple[float, str]] = []  # per-call timeouts (a heap)
         self._sub: Optional[Subscription] = None
         self._prefix = ""
         self._plen = 0
@@ -114,6 +159,7 @@ class AsyncPublisher:
         self._timer: Optional[threading.Thread] = None
         self._remove_listener: Optional[Any] = None
         self._waiting = 0  # threads in _cond.wait (completed, a full window)
+        self._streams: Dict[bytes, str] = {}  # stream names seen in acks, decoded once
 
     # ------------------------------------------------------------- public
     def pending(self) -> int:
@@ -137,25 +183,32 @@ class AsyncPublisher:
 
     def publish(self, subject: str, payload: bytes, headers: Optional[Dict[str, Any]],
                 wait_stall: Optional[float], ack_timeout: Optional[float]) -> Future[PubAck]:
+        """Register the ack and publish; takes no lock unless the window is full.
+
+        The ack side settles under the lock while publishers keep going: with a lock
+        here, publisher and ack thread convoyed on it (a context switch for every few
+        messages). Entries are only added here, in this order: the window, then the
+        deadline FIFO, so nobody trimming the FIFO under the lock meets a token it does
+        not know yet. With several publishing threads the window may be exceeded by
+        one message per thread."""
         if self._sub is None:
             self._start()
-        fut: Future[PubAck] = AckFuture()
-        token = str(next(self._ids))
-        timeout = self._ack_timeout if ack_timeout is None else ack_timeout
-        with self._lock:
-            if len(self._pending) >= self._max_pending:
+        pending = self._pending
+        if len(pending) >= self._max_pending:
+            with self._lock:
                 self._wait_room(wait_stall)
-            deadline = time.monotonic() + timeout
-            self._pending[token] = (fut, subject, timeout)
-            heapq.heappush(self._deadlines, (deadline, token))
-            if self._timer is None:
-                self._timer = threading.Thread(target=self._run_timer, daemon=True,
-                                               name="natsync-js-ack-timer")
-                self._timer.start()
-            elif len(self._deadlines) == 1:
-                self._timer_cond.notify()
+        fut = AckFuture(self._lock)
+        token = str(next(self._ids))
+        if ack_timeout is None:
+            timeout = self._ack_timeout
+            pending[token] = (fut, subject, timeout, _monotonic() + timeout)
+            self._fifo.append(token)
+        else:
+            self._add_timed(fut, subject, token, ack_timeout)
+        if self._timer is None:
+            self._start_timer()
         try:
-            self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            self._nc.publish(subject, payload, self._prefix + token, headers)
         except BaseException:
             self._settle(token)
             raise
@@ -180,6 +233,24 @@ class AsyncPublisher:
             if self._nc.is_closed:
                 raise core_errors.ConnectionClosedError()
 
+    def _add_timed(self, fut: AckFuture, subject: str, token: str, timeout: float) -> None:
+        """An ack with a timeout of its own: its deadline goes to the heap."""
+        with self._lock:
+            deadline = _monotonic() + timeout
+            self._pending[token] = (fut, subject, timeout, deadline)
+            heapq.heappush(self._deadlines, (deadline, token))
+            if self._timer is not None and self._deadlines[0][1] == token:
+                self._timer_cond.notify()  # due before what the timer sleeps for
+
+    def _start_timer(self) -> None:
+        """Start the timer thread unless one runs (it may have just decided to end:
+        see :meth:`_run_timer` for why a publish is never left without one)."""
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._run_timer, daemon=True,
+                                               name="natsync-js-ack-timer")
+                self._timer.start()
+
     def _start(self) -> None:
         with self._lock:
             if self._sub is not None:
@@ -190,20 +261,36 @@ class AsyncPublisher:
                                            pending_msgs_limit=0, pending_bytes_limit=0)
             self._remove_listener = self._nc.add_status_listener(self._on_status)
 
+    def _pop_locked(self, token: str) -> Optional[_Pending]:
+        """Take ``token``'s entry out of the window (lock held) and trim the FIFO."""
+        entry = self._pending.pop(token, None)
+        if entry is not None:
+            fifo = self._fifo
+            pending = self._pending
+            while fifo and fifo[0] not in pending:
+                fifo.popleft()
+            if self._waiting:
+                self._cond.notify_all()
+        return entry
+
     def _settle(self, token: str) -> Optional[_Pending]:
         with self._lock:
-            entry = self._pending.pop(token, None)
-            if entry is not None and self._waiting:
-                self._cond.notify_all()
-            return entry
+            return self._pop_locked(token)
 
     def _on_reply(self, msg: Msg) -> None:
-        entry = self._settle(msg.subject[self._plen:])
-        if entry is None:
-            return  # already timed out or failed
-        fut, subject, _t = entry
+        ack = None if msg.status is not None else read_pub_ack(msg.data, self._streams)
+        with self._lock:
+            entry = self._pop_locked(msg.subject[self._plen:])
+            if entry is None:
+                return  # already timed out or failed
+            if ack is not None and entry[0]._settle_locked(ack, None):
+                return  # nobody waited on it yet: settled with the bookkeeping
+        fut, subject = entry[0], entry[1]
         try:
-            self._resolve(fut, subject, msg)
+            if ack is not None:
+                fut.set_result(ack)
+            else:
+                self._resolve(fut, subject, msg)
         except _base.InvalidStateError:
             pass  # the application cancelled the future
 
@@ -244,37 +331,69 @@ class AsyncPublisher:
 
     def _fail_all(self, make_error: Any) -> None:
         with self._cond:
-            entries = list(self._pending.values())
-            self._pending.clear()
-            self._deadlines.clear()
+            # only the acks outstanding now: a publish racing this (it takes no lock)
+            # stays in the window, buffered for the next connection
+            pending = self._pending
+            entries = [e for e in map(pending.pop, list(pending), itertools.repeat(None))
+                       if e is not None]
+            fifo = self._fifo
+            while fifo and fifo[0] not in pending:
+                fifo.popleft()
             self._cond.notify_all()
             self._timer_cond.notify()
-        for fut, subject, _t in entries:
+        for fut, subject, _t, _d in entries:
             if not fut.done():
                 fut.set_exception(make_error(subject))
+
+    def _expire_locked(self, now: float, expired: List[_Pending]) -> float:
+        """Move the entries due by ``now`` to ``expired``; the next deadline (or 0)."""
+        pending = self._pending
+        fifo = self._fifo
+        while fifo:
+            entry = pending.get(fifo[0])
+            if entry is not None and entry[3] > now:
+                break
+            token = fifo.popleft()
+            if entry is not None:
+                del pending[token]
+                expired.append(entry)
+        heap = self._deadlines
+        while heap and (heap[0][0] <= now or heap[0][1] not in pending):
+            _d, token = heapq.heappop(heap)
+            entry = pending.pop(token, None)
+            if entry is not None:
+                expired.append(entry)
+        nxt = [pending[fifo[0]][3]] if fifo else []
+        if heap:
+            nxt.append(heap[0][0])
+        return min(nxt) if nxt else 0.0
 
     def _run_timer(self) -> None:
         expired: List[_Pending] = []
         while True:
             with self._lock:
-                now = time.monotonic()
-                while self._deadlines and (self._deadlines[0][0] <= now
-                                           or self._deadlines[0][1] not in self._pending):
-                    _d, token = heapq.heappop(self._deadlines)
-                    entry = self._pending.pop(token, None)
-                    if entry is not None:
-                        expired.append(entry)
+                now = _monotonic()
+                nxt = self._expire_locked(now, expired)
                 if expired:
                     self._cond.notify_all()
+                stop = False
                 if not self._pending:
-                    self._deadlines.clear()
+                    # Publishers add to the window without the lock and then look
+                    # whether a timer runs: clear the flag first, then look at the
+                    # window again. One of the two sees the other's write, so a
+                    # publish is never left without a timer.
                     self._timer = None
-                    stop = True
-                else:
-                    stop = False
-                    if not expired:
-                        self._timer_cond.wait(max(0.0, self._deadlines[0][0] - now) + 0.001)
-            for fut, subject, timeout in expired:
+                    if self._pending:
+                        self._timer = threading.current_thread()
+                    else:
+                        self._deadlines.clear()
+                        stop = True
+                if not stop and not expired:
+                    # nothing due: sleep until the next deadline (a publish with a
+                    # per-call timeout that is due sooner wakes the timer)
+                    wait = max(0.0, nxt - now) + 0.001 if nxt else 1.0
+                    self._timer_cond.wait(wait)
+            for fut, subject, timeout, _d in expired:
                 if not fut.done():
                     fut.set_exception(core_errors.TimeoutError(
                         f"nats: no ack for the async publish on {subject!r} within {timeout}s; "

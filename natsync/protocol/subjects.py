@@ -18,6 +18,7 @@ from typing import Any, Optional
 from natsync.errors import BadHeaderError, BadSubjectError
 
 __all__ = [
+    "is_plain_subject",
     "validate_subject",
     "validate_sub_subject",
     "validate_queue",
@@ -90,9 +91,21 @@ def _subject_problem(subject: str, sub: bool) -> str:
     return "it is malformed"  # pragma: no cover - the regexes and checks agree
 
 
+def is_plain_subject(subject: str) -> bool:
+    """True when ``subject`` (a str) is a valid publish subject made of printable ASCII.
+
+    The fast check in front of the regex: a handful of C-level string methods, about
+    half the cost of the ``fullmatch``. False says nothing (non-ASCII subjects may be
+    valid): :func:`validate_subject` decides then."""
+    return (subject.isascii() and subject.isprintable() and " " not in subject
+            and ".." not in subject and subject != "" and subject[0] != "."
+            and subject[-1] != ".")
+
+
 def validate_subject(subject: str) -> None:
     """Check a publish or reply subject; raise ``BadSubjectError`` if invalid."""
-    if type(subject) is str and _SUBJECT_RE.fullmatch(subject) is not None:
+    if type(subject) is str and (is_plain_subject(subject)
+                                 or _SUBJECT_RE.fullmatch(subject) is not None):
         return
     if not isinstance(subject, str):
         raise BadSubjectError(f"nats: invalid subject: expected str, got {_type_name(subject)}")

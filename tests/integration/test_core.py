@@ -3,6 +3,7 @@ queue groups, unsubscribe, drain, slow consumers, errors, thread safety."""
 
 from __future__ import annotations
 
+import array
 import threading
 import time
 from typing import Any, List
@@ -557,3 +558,19 @@ def test_requests_interleaved_with_publishes_keep_order(nats_server: NatsServer)
     assert last == [299] * 4 and n == 1200
     nc.close()
     watcher.close()
+
+
+def test_buffers_of_wide_items_are_sent_as_their_bytes(nc: natsync.Client) -> None:
+    """A buffer whose items are wider than a byte (array('i'), a cast memoryview) is
+    sent as all of its bytes: the size on the wire is its byte length, not len()."""
+    sub = nc.subscribe("wide.>")
+    ints = array.array("i", [1, 2, 3])
+    wide = memoryview(bytes(range(16))).cast("I")
+    nc.publish("wide.plain", ints)  # type: ignore[arg-type]
+    nc.publish("wide.reply", ints, reply="back")  # type: ignore[arg-type]
+    nc.publish("wide.view", wide)  # type: ignore[arg-type]
+    got = [sub.next_msg(5) for _ in range(3)]
+    assert [m.data for m in got] == [ints.tobytes(), ints.tobytes(), bytes(range(16))]
+    assert got[1].reply == "back"
+    nc.flush()
+    assert nc.is_connected

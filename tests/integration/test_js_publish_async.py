@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import wait
 
@@ -95,3 +96,47 @@ def test_close_fails_outstanding_futures(js_server: NatsServer) -> None:
     with pytest.raises(core_errors.ConnectionClosedError):
         fut.result(timeout=WAIT)
     assert js.publish_async_pending() == 0
+
+
+def test_threads_share_one_window_and_every_future_settles(nc: natsync.Client) -> None:
+    """Publishers add to the window without a lock: with four threads and a small
+    window that keeps filling up, every future gets its own ack and none is lost."""
+    js = nc.jetstream(publish_async_max_pending=16)
+    futs: list[list[object]] = [[] for _ in range(4)]
+
+    def publisher(k: int) -> None:
+        for i in range(250):
+            futs[k].append(js.publish_async(f"ap.{k}", b"%d" % i, wait_stall=WAIT))
+
+    threads = [threading.Thread(target=publisher, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    js.publish_async_completed(timeout=WAIT)
+    assert js.publish_async_pending() == 0
+    seqs = [f.result(timeout=0).seq for per in futs for f in per]  # type: ignore[attr-defined]
+    assert sorted(seqs) == list(range(1, 1001))
+    assert js.stream_info("AP").state.messages == 1000
+
+
+def test_the_ack_timer_ends_when_idle_and_comes_back(nc: natsync.Client) -> None:
+    """The timer thread lives only while acks are due; a publish after it ended
+    starts a new one, so an unacknowledged message still times out."""
+    def timers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "natsync-js-ack-timer"}
+
+    js = nc.jetstream(timeout=0.3)
+    before = timers()
+    js.publish_async("ap.a", b"1").result(timeout=WAIT)
+    ours = timers() - before
+    assert len(ours) == 1
+    timer = ours.pop()
+    timer.join(WAIT)  # it ends once the last deadline passed with nothing due
+    assert not timer.is_alive()
+    silent = nc.subscribe("quiet.>")
+    lost = js.publish_async("quiet.x", b"nobody acks")
+    with pytest.raises(core_errors.TimeoutError, match="no ack for the async publish"):
+        lost.result(timeout=WAIT)
+    assert js.publish_async("ap.b", b"2").result(timeout=WAIT).stream == "AP"
+    silent.unsubscribe()
