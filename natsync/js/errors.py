@@ -190,18 +190,36 @@ class FetchTimeoutError(_core.TimeoutError):
 
 
 class ConsumerSequenceMismatchError(Error):
-    """A push consumer with heartbeats saw a gap in the consumer sequence."""
+    """A push consumer with idle heartbeats delivered messages the subscription never got.
+
+    A heartbeat's ``Nats-Last-Consumer`` header named ``last_consumer_sequence`` while the
+    last message the subscription received had ``consumer_sequence`` (messages dropped as
+    a slow consumer, for example). ``stream_resume_sequence`` is the stream sequence
+    right after that message: create the consumer again from there
+    (``deliver_policy=BY_START_SEQUENCE, opt_start_seq=stream_resume_sequence``) to get
+    the lost messages, or wait for their redelivery if the consumer acks explicitly.
+    Reported to ``error_cb`` once per gap (nats-py's and nats.go's name and fields).
+    """
 
     def __init__(self, stream_resume_sequence: Optional[int] = None,
                  consumer_sequence: Optional[int] = None,
-                 last_consumer_sequence: Optional[int] = None) -> None:
+                 last_consumer_sequence: Optional[int] = None,
+                 stream: Optional[str] = None, consumer: Optional[str] = None) -> None:
         self.stream_resume_sequence = stream_resume_sequence
         self.consumer_sequence = consumer_sequence
         self.last_consumer_sequence = last_consumer_sequence
+        self.stream = stream
+        self.consumer = consumer
+        behind = ""
+        if consumer_sequence is not None and last_consumer_sequence is not None:
+            behind = f" ({last_consumer_sequence - consumer_sequence} sequences behind)"
+        where = f"consumer {consumer!r} of stream {stream!r}" if consumer else "consumer"
         super().__init__(
-            f"sequence mismatch for consumer at sequence {consumer_sequence} (last delivered "
-            f"{last_consumer_sequence}); restart the consumer from stream sequence "
-            f"{stream_resume_sequence}")
+            f"sequence mismatch for {where}: the server delivered up to consumer "
+            f"sequence {last_consumer_sequence} but the subscription last received "
+            f"{consumer_sequence}{behind}, e.g. messages dropped as a slow consumer; "
+            f"restart the consumer from stream sequence {stream_resume_sequence} "
+            "(opt_start_seq) or let them be redelivered (explicit acks)")
 
 
 class ConsumerNotActiveError(Error):

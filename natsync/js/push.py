@@ -5,12 +5,20 @@ ordinary core subscription and runs one worker thread (``natsync-js-push-N``)
 that sorts what arrives (status table in :mod:`natsync.js.status`):
 
 * idle heartbeats are counted as activity; with ``idle_heartbeat`` set, three
-  intervals without any traffic raise the alarm: a :class:`ConsumerNotActiveError`
-  to ``error_cb`` (an ordered consumer resets instead);
+  intervals without any traffic raise the alarm, once per silence: a
+  :class:`ConsumerNotActiveError` to ``error_cb`` (an ordered consumer resets
+  instead). The client's one heartbeat monitor thread (:mod:`._heartbeats`) keeps
+  the time for all its subscriptions: the alarm costs no thread of its own;
+* a heartbeat whose ``Nats-Last-Consumer`` header names a consumer sequence past the
+  last message this subscription received (messages dropped as a slow consumer, for
+  example) is reported, once per gap, as :class:`ConsumerSequenceMismatchError`
+  (nats.go's ``ErrConsumerSequenceMismatch``); an ordered consumer resets instead;
 * flow-control requests are answered once each, when the application has taken
   the messages that came before them (so a slow reader slows the server down);
 * ``409 Consumer Deleted`` is reported as :class:`ConsumerDeletedError` (ordered:
   reset);
+* errors go to ``error_cb`` through the client's ``report_error`` (its events
+  thread), or to the ``natsync`` logger when there is no ``error_cb``;
 * stream messages go to the callback (on the worker thread, in order, auto-acked
   unless ``manual_ack``) or to ``next_msg()`` / iteration.
 
@@ -34,7 +42,9 @@ from natsync import errors as core_errors
 from natsync.protocol.jsack import parse_metadata
 
 from . import api
-from .errors import ConsumerDeletedError, ConsumerNotActiveError
+from ._heartbeats import MISSED_INTERVALS, Watch, monitor_for
+from ._report import report
+from .errors import ConsumerDeletedError, ConsumerNotActiveError, ConsumerSequenceMismatchError
 from .status import StatusKind, classify
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +66,8 @@ DEFAULT_JS_SUB_PENDING_BYTES_LIMIT = 256 * 1024 * 1024
 #: Ordered consumers heartbeat every 5 s unless told otherwise (as nats-py and nats.go).
 ORDERED_DEFAULT_HEARTBEAT = 5.0
 _RESET_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
+#: The worker's wait for the next message is bounded (close and resets also wake it).
+_WAIT_SLICE = 30.0
 
 _ids = itertools.count(1)
 
@@ -102,10 +114,17 @@ class PushSubscription:
         self._reset_reason: Optional[str] = None
         self._cseq = 0
         self._sseq = 0
-        self._active = time.monotonic()
-        self._alarmed = False
+        # the reply subject of the last stream message, for the heartbeat sequence check
+        # (a deliver group's heartbeats tell of the whole group's deliveries: no check)
+        self._check_seq = bool(self._hb) and not ordered and not config.deliver_group
+        self._last_reply = ""
+        self._gap_reported = ""  # _last_reply when its gap was reported (once per gap)
         self._sub = self._subscribe(config.deliver_subject or "")
         self._remove_listener = nc.add_status_listener(self._on_status)
+        self._monitor = monitor_for(nc) if self._hb else None
+        self._watch: Optional[Watch] = None
+        if self._monitor is not None and self._hb:
+            self._watch = self._monitor.watch(self._hb, self._on_silence)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"natsync-js-push-{next(_ids)}")
         self._thread.start()
@@ -206,6 +225,7 @@ class PushSubscription:
         with self._lock:
             self._stopping = True
             self._room.notify_all()
+        self._unwatch(wait=True)
         self._remove_listener()
         try:
             self._sub.unsubscribe()
@@ -220,6 +240,7 @@ class PushSubscription:
             with self._lock:
                 self._stopping = True
                 self._room.notify_all()
+            self._unwatch(wait=False)  # on the events thread: do not wait for the monitor
         elif name == "CONNECTED" and self._ordered:
             self._request_reset("reconnected")
 
@@ -234,16 +255,14 @@ class PushSubscription:
         except core_errors.Error:
             pass
 
+    def _unwatch(self, wait: bool) -> None:
+        with self._lock:
+            w, self._watch = self._watch, None
+        if w is not None and self._monitor is not None:
+            self._monitor.unwatch(w, wait=wait)
+
     def _report(self, exc: Exception) -> None:
-        opts = self._nc.options
-        cb = opts.error_cb if opts is not None else None
-        if cb is None:
-            log.warning("natsync: %s", exc)
-            return
-        try:
-            cb(exc)
-        except Exception:
-            log.exception("natsync: error_cb raised")
+        report(self._nc, exc)
 
     # -------------------------------------------------------------- worker
     def _run(self) -> None:
@@ -255,7 +274,6 @@ class PushSubscription:
                 self._avail.notify_all()
 
     def _loop(self) -> None:
-        tick = self._hb if self._hb else 5.0
         while True:
             with self._lock:
                 if self._stopping:
@@ -266,33 +284,54 @@ class PushSubscription:
                 continue
             sub = self._sub
             try:
-                msg = sub.next_msg(timeout=tick)
+                msg = sub.next_msg(timeout=_WAIT_SLICE)
             except core_errors.TimeoutError:
-                self._check_active()
-                continue
+                continue  # heartbeat alarms are the monitor's job
             except (core_errors.BadSubscriptionError, core_errors.ConnectionClosedError):
                 with self._lock:
                     if self._reset_reason is None or self._stopping or self._nc.is_closed:
                         return
                 continue
-            self._active = time.monotonic()
-            self._alarmed = False
+            w = self._watch
+            if w is not None:
+                w.beat()
             self._handle(msg)
 
-    def _check_active(self) -> None:
+    def _on_silence(self) -> bool:
+        """On the monitor thread: nothing came for 3 heartbeat intervals."""
         hb = self._hb
-        if not hb or self._nc.is_reconnecting:
-            return
-        if time.monotonic() - self._active < 3 * hb:
-            return
+        if not hb or self._nc.is_reconnecting or self._nc.is_closed:
+            return False  # not the consumer's silence: look again later
+        with self._lock:
+            if self._stopping or self._reset_reason is not None:
+                return False
         if self._ordered:
             self._request_reset("missed heartbeats")
-        elif not self._alarmed:
-            self._alarmed = True
-            self._report(ConsumerNotActiveError(
-                f"consumer {self._consumer!r} of stream {self._stream!r} sent no message and no "
-                f"heartbeat for {3 * hb:g}s (3 idle_heartbeat intervals); the consumer may be "
-                "gone or the server unreachable"))
+            return True
+        self._report(ConsumerNotActiveError(
+            f"consumer {self._consumer!r} of stream {self._stream!r} sent no message and "
+            f"no heartbeat for {MISSED_INTERVALS * hb:g}s ({MISSED_INTERVALS} idle_heartbeat "
+            "intervals); the consumer may be gone or the server unreachable: check "
+            "consumer_info(), or unsubscribe and subscribe again"))
+        return True
+
+    def _check_sequence(self, last: str) -> None:
+        """A heartbeat says the consumer delivered up to ``last``: did we see it all?"""
+        reply = self._last_reply
+        if not reply or reply == self._gap_reported or not last.isdigit():
+            return  # nothing received yet, or this gap was reported already
+        try:
+            meta = parse_metadata(reply)
+        except core_errors.NotJSMessageError:
+            return
+        seen = meta.sequence.consumer
+        if int(last) == seen:
+            return
+        self._gap_reported = reply
+        exc = ConsumerSequenceMismatchError(
+            stream_resume_sequence=meta.sequence.stream + 1, consumer_sequence=seen,
+            last_consumer_sequence=int(last), stream=self._stream, consumer=self._consumer)
+        self._report(exc)
 
     def _handle(self, msg: Msg) -> None:
         status = msg.status
@@ -307,9 +346,13 @@ class PushSubscription:
                 if isinstance(stalled, str) and stalled:
                     self._flow_control(stalled)
                 last = headers.get("Nats-Last-Consumer")
-                if self._ordered and isinstance(last, str) and last.isdigit() \
-                        and int(last) != self._cseq:
-                    self._request_reset("heartbeat shows missed messages")
+                if not isinstance(last, str):
+                    pass
+                elif self._ordered:
+                    if last.isdigit() and int(last) != self._cseq:
+                        self._request_reset("heartbeat shows missed messages")
+                elif self._check_seq:
+                    self._check_sequence(last)
             elif kind is StatusKind.TERMINAL or status == 409:
                 if self._ordered:
                     self._request_reset(f"status {status} {desc}")
@@ -327,6 +370,8 @@ class PushSubscription:
                 return
             self._cseq = meta.sequence.consumer
             self._sseq = meta.sequence.stream
+        elif self._check_seq:
+            self._last_reply = msg.reply
         self._deliver(msg)
 
     def _deliver(self, msg: Msg) -> None:
@@ -429,7 +474,9 @@ class PushSubscription:
                 self._config = cfg
                 self._cseq = 0
                 self._reset_reason = None
-                self._active = time.monotonic()
+            w = self._watch
+            if w is not None:
+                w.beat()
             break
         if old_consumer != self._consumer:
             self._delete_consumer(old_consumer)

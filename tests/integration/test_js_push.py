@@ -243,3 +243,86 @@ def test_durable_push_acks_survive_sigkill(nats_server_factory: object) -> None:
         with pytest.raises(natsync.errors.TimeoutError):
             sub.next_msg(timeout=3.0)  # past ack_wait: the acked ones never come back
         sub.unsubscribe()
+
+
+def _monitor_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.name.startswith("natsync-js-heartbeats") and t.is_alive()]
+
+
+def test_slow_consumer_gap_is_reported_as_sequence_mismatch(js_server: NatsServer) -> None:
+    """Messages the client dropped as a slow consumer: the next heartbeat's
+    Nats-Last-Consumer shows the gap, reported once to error_cb with where to resume."""
+    errors: list[BaseException] = []
+    got: list[Msg] = []
+    release = threading.Event()
+
+    def cb(msg: Msg) -> None:
+        release.wait(WAIT)  # the first message blocks the callback: the rest piles up
+        got.append(msg)
+
+    with natsync.connect(js_server.url, error_cb=errors.append) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="SM", subjects=["sm"])
+        sub = js.subscribe("sm", cb=cb, idle_heartbeat=0.5, pending_msgs_limit=4,
+                           config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE))
+        for i in range(30):  # past the 4 pending, they are dropped
+            js.publish("sm", str(i).encode())
+        _wait_for(lambda: (sub.consumer_info().delivered or api.SequenceInfo(0, 0))
+                  .consumer_seq == 30, "the server to deliver all 30")
+        release.set()
+        _wait_for(lambda: any(isinstance(e, jse.ConsumerSequenceMismatchError) for e in errors),
+                  "a sequence mismatch report")
+        assert any(isinstance(e, natsync.errors.SlowConsumerError) for e in errors)
+        assert 0 < len(got) < 30
+        mism = [e for e in errors if isinstance(e, jse.ConsumerSequenceMismatchError)]
+        last = got[-1].metadata.sequence
+        assert mism[0].last_consumer_sequence == 30
+        assert mism[0].consumer_sequence == last.consumer
+        assert mism[0].stream_resume_sequence == last.stream + 1
+        # resuming from there gets what was lost
+        again = js.subscribe("sm", ordered_consumer=True, deliver_policy=api.DeliverPolicy
+                             .BY_START_SEQUENCE, config=api.ConsumerConfig(
+                                 opt_start_seq=mism[0].stream_resume_sequence))
+        rest = _read(again, 30 - last.stream)
+        assert [int(m.data) for m in rest] == list(range(last.stream, 30))
+        again.unsubscribe()
+        sub.unsubscribe()
+        assert len(mism) == 1  # once per gap, though every heartbeat since showed it
+        js.delete_stream("SM")
+
+
+def test_heartbeat_alarms_run_on_one_monitor_thread_per_client(js_server: NatsServer) -> None:
+    """Three watched subscriptions, one monitor thread; an alarm once per silence, again
+    after heartbeats came back and stopped again; no monitor left after unsubscribe."""
+    errors: list[BaseException] = []
+    with natsync.connect(js_server.url, error_cb=errors.append) as nc:
+        js = nc.jetstream()
+        js.add_stream(name="HM", subjects=["hm.*"])
+        before = len(_monitor_threads())
+        deliver = nc.new_inbox()
+        watched = js.subscribe("hm.a", durable="hma", idle_heartbeat=0.2,
+                               config=api.ConsumerConfig(deliver_subject=deliver))
+        others = [js.subscribe(f"hm.{s}", idle_heartbeat=0.2) for s in "bc"]
+        assert len(_monitor_threads()) == before + 1
+
+        def alarms() -> int:
+            return sum(isinstance(e, jse.ConsumerNotActiveError) and "'hma'" in str(e)
+                       for e in errors)
+
+        config = js.consumer_info("HM", "hma").config
+        js.delete_consumer("HM", "hma")  # its heartbeats stop
+        _wait_for(lambda: alarms() == 1, "the first alarm")
+        time.sleep(1.5)  # the silence goes on for more than 2 alarm periods: no repeat
+        assert alarms() == 1
+        js.add_consumer("HM", config=config)  # heartbeats again, on the same deliver subject
+        js.publish("hm.a", b"back")
+        assert watched.next_msg(timeout=WAIT).data == b"back"
+        js.delete_consumer("HM", "hma")
+        _wait_for(lambda: alarms() == 2, "the alarm of the second silence")
+        assert not any(isinstance(e, jse.ConsumerNotActiveError) and "'hma'" not in str(e)
+                       for e in errors)  # the others kept beating
+        for s in [watched, *others]:
+            s.unsubscribe()
+        _wait_for(lambda: len(_monitor_threads()) == before, "the monitor thread to end")
+        js.delete_stream("HM")
