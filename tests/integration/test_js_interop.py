@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any, List, Tuple
 
 import pytest
@@ -16,21 +15,6 @@ nats = pytest.importorskip("nats")
 nats_api = pytest.importorskip("nats.js.api")
 
 WAIT = 20.0
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def nc(server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(server.url) as client:
-        yield client
-        js = client.jsm()
-        for info in js.streams_info():
-            js.delete_stream(info.config.name or "")
 
 
 def run(coro: Any) -> Any:
@@ -72,14 +56,14 @@ async def py_write(url: str) -> List[int]:
         await nc.close()
 
 
-def test_natsync_writes_nats_py_reads(server: NatsServer, nc: natsync.Client) -> None:
+def test_natsync_writes_nats_py_reads(js_server: NatsServer, nc: natsync.Client) -> None:
     js = nc.jetstream()
     js.add_stream(name="FROMSYNC", subjects=["fromsync.>"], duplicate_window=60.0)
     for i in range(5):
         js.publish(f"fromsync.{i}", f"sync {i}".encode(),
                    headers={"Nats-Msg-Id": f"s-{i}", "X-Tags": ["a", "b"], "X-From": "natsync"})
     assert js.publish("fromsync.0", b"sync 0", headers={"Nats-Msg-Id": "s-0"}).duplicate
-    got = run(py_fetch(server.url, "fromsync.>", "pyreader", 5))
+    got = run(py_fetch(js_server.url, "fromsync.>", "pyreader", 5))
     assert [(g[0], g[1], g[3]) for g in got] == [
         (f"fromsync.{i}", f"sync {i}".encode(), i + 1) for i in range(5)]
     assert all(g[2].get("X-From") == "natsync" and g[2].get("Nats-Msg-Id") == f"s-{i}"
@@ -88,8 +72,8 @@ def test_natsync_writes_nats_py_reads(server: NatsServer, nc: natsync.Client) ->
     assert info.ack_floor is not None and info.ack_floor.stream_seq == 5
 
 
-def test_nats_py_writes_natsync_reads(server: NatsServer, nc: natsync.Client) -> None:
-    seqs = run(py_write(server.url))
+def test_nats_py_writes_natsync_reads(js_server: NatsServer, nc: natsync.Client) -> None:
+    seqs = run(py_write(js_server.url))
     assert seqs == [1, 2, 3, 4, 5]
     js = nc.jetstream()
     info = js.stream_info("FROMPY")
@@ -110,7 +94,7 @@ def test_nats_py_writes_natsync_reads(server: NatsServer, nc: natsync.Client) ->
     js.update_stream(info.config.evolve(description="changed by natsync"))
 
     async def py_info() -> Any:
-        pnc = await nats.connect(server.url)
+        pnc = await nats.connect(js_server.url)
         try:
             return await pnc.jetstream().stream_info("FROMPY")
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,15 +15,6 @@ from natsync.js import errors as jse
 from natsync.testing import NatsServer
 
 WAIT = 20.0
-
-
-@pytest.fixture
-def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(js_server.url) as client:
-        yield client
-        js = client.jsm()
-        for info in js.streams_info():
-            js.delete_stream(info.config.name or "")
 
 
 def _wait_for(cond: object, what: str, timeout: float = WAIT) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any, List
 
 import pytest
@@ -16,44 +13,7 @@ from natsync.js import api
 from natsync.js import errors as js_errors
 from natsync.js.kv import KeyValue
 from natsync.testing import NatsServer
-
-WAIT = 20.0  # bound on every wait in this file
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def nc(server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(server.url) as client:
-        yield client
-
-
-@pytest.fixture
-def js(nc: natsync.Client) -> Any:
-    return nc.jetstream(timeout=WAIT)
-
-
-def bucket_name() -> str:
-    return f"b{next(_names)}"
-
-
-@pytest.fixture
-def kv(js: Any) -> KeyValue:
-    return js.create_key_value(bucket=bucket_name(), history=10)
-
-
-def wait_until(cond: Any, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
+from tests.js_support import WAIT, bucket_name, wait_until
 
 # --------------------------------------------------------------------------- buckets
 
@@ -200,7 +160,7 @@ def test_create_and_update(kv: KeyValue) -> None:
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-connection", "own-connections"])
-def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, server: NatsServer, shared: bool) -> None:
+def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, js_server: NatsServer, shared: bool) -> None:
     """8 threads each add 1 to one counter 200 times with update(last=) and retry."""
     kv.put("counter", b"0")
     failures: List[BaseException] = []
@@ -220,7 +180,7 @@ def test_cas_contention_exactly_1600(js: Any, kv: KeyValue, server: NatsServer, 
             if shared:
                 increment_200(kv)
             else:
-                with natsync.connect(server.url) as own:
+                with natsync.connect(js_server.url) as own:
                     increment_200(own.jetstream(timeout=WAIT).key_value(kv.bucket))
         except BaseException as exc:  # reported below
             failures.append(exc)
@@ -331,7 +291,7 @@ def test_republish(js: Any, nc: natsync.Client) -> None:
     assert msg.headers is not None and msg.headers["Nats-Sequence"] == str(rev)
 
 
-def test_get_is_a_direct_get_on_the_wire(js: Any, server: NatsServer) -> None:
+def test_get_is_a_direct_get_on_the_wire(js: Any, js_server: NatsServer) -> None:
     """ADR-31: the latest value by subject (empty payload), a revision by {"seq": N}."""
     import json
 
@@ -339,7 +299,7 @@ def test_get_is_a_direct_get_on_the_wire(js: Any, server: NatsServer) -> None:
     kv = js.create_key_value(bucket=name, history=3)
     kv.put("app.url", b"v1")
     kv.put("app.url", b"v2")
-    with natsync.connect(server.url) as spy:
+    with natsync.connect(js_server.url) as spy:
         direct = spy.subscribe(f"$JS.API.DIRECT.GET.KV_{name}.>")
         by_seq = spy.subscribe(f"$JS.API.DIRECT.GET.KV_{name}")
         msg_get = spy.subscribe(f"$JS.API.STREAM.MSG.GET.KV_{name}")
@@ -353,11 +313,11 @@ def test_get_is_a_direct_get_on_the_wire(js: Any, server: NatsServer) -> None:
         assert msg_get.pending_msgs == 0
 
 
-def test_headers_on_the_wire(js: Any, server: NatsServer) -> None:
+def test_headers_on_the_wire(js: Any, js_server: NatsServer) -> None:
     """ADR-8/ADR-48: the exact headers every other client writes and reads."""
     name = bucket_name()
     kv = js.create_key_value(bucket=name, history=5)
-    with natsync.connect(server.url) as spy:
+    with natsync.connect(js_server.url) as spy:
         sub = spy.subscribe(f"$KV.{name}.>")
         spy.flush()
         rev = kv.put("k", b"v")

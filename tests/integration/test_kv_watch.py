@@ -3,10 +3,8 @@ keys, list_keys, history and purge_deletes; a watch across a SIGKILL and restart
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any, List
 
 import pytest
@@ -16,44 +14,7 @@ from natsync import errors
 from natsync.js import errors as js_errors
 from natsync.js.kv import KeyValue
 from natsync.testing import NatsServer
-
-WAIT = 20.0  # bound on every wait in this file
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def nc(server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(server.url) as client:
-        yield client
-
-
-@pytest.fixture
-def js(nc: natsync.Client) -> Any:
-    return nc.jetstream(timeout=WAIT)
-
-
-def bucket_name() -> str:
-    return f"b{next(_names)}"
-
-
-@pytest.fixture
-def kv(js: Any) -> KeyValue:
-    return js.create_key_value(bucket=bucket_name(), history=10)
-
-
-def wait_until(cond: Any, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
+from tests.js_support import WAIT, bucket_name, wait_until
 
 # --------------------------------------------------------------------------- watch
 
@@ -190,11 +151,11 @@ def test_watch_with_callback(kv: KeyValue) -> None:
     assert threading.current_thread().name not in threads
 
 
-def test_a_watch_callback_that_raises_reaches_error_cb(server: NatsServer) -> None:
+def test_a_watch_callback_that_raises_reaches_error_cb(js_server: NatsServer) -> None:
     import queue
 
     reported: queue.Queue[BaseException] = queue.Queue()
-    with natsync.connect(server.url, error_cb=reported.put) as client:
+    with natsync.connect(js_server.url, error_cb=reported.put) as client:
         kv = client.jetstream(timeout=WAIT).create_key_value(bucket=bucket_name())
         seen: queue.Queue[Any] = queue.Queue()
 
@@ -230,8 +191,8 @@ def test_stop_from_another_thread_ends_iteration(kv: KeyValue) -> None:
     assert brief(got) == [None, ("x", b"1", None)]
 
 
-def test_watch_ends_when_the_client_closes(server: NatsServer) -> None:
-    with natsync.connect(server.url) as nc:
+def test_watch_ends_when_the_client_closes(js_server: NatsServer) -> None:
+    with natsync.connect(js_server.url) as nc:
         kv = nc.jetstream(timeout=WAIT).create_key_value(bucket=bucket_name())
         w = kv.watchall()
         assert w.updates(timeout=WAIT) is None
@@ -322,8 +283,8 @@ def test_watch_goes_on_across_sigkill_and_restart(nats_server_factory: Any) -> N
                 w.updates(timeout=0.5)  # nothing repeated, no second marker
 
 
-def test_watch_goes_on_across_a_reconnect(server: NatsServer) -> None:
-    with natsync.connect(server.url, reconnect_time_wait=0.1) as nc:
+def test_watch_goes_on_across_a_reconnect(js_server: NatsServer) -> None:
+    with natsync.connect(js_server.url, reconnect_time_wait=0.1) as nc:
         kv = nc.jetstream(timeout=WAIT).create_key_value(bucket=bucket_name())
         writer = nc.jetstream(timeout=WAIT).key_value(kv.bucket)
         with kv.watchall() as w:
@@ -338,9 +299,9 @@ def test_watch_goes_on_across_a_reconnect(server: NatsServer) -> None:
                 w.updates(timeout=0.5)
 
 
-def test_callback_watch_thread_ends_when_the_client_closes(server: NatsServer) -> None:
+def test_callback_watch_thread_ends_when_the_client_closes(js_server: NatsServer) -> None:
     items: List[Any] = []
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         js = nc.jetstream(timeout=7.5)
         assert js.timeout == 7.5
         kv = js.create_key_value(bucket=bucket_name())

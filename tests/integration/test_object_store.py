@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, List
 
@@ -28,27 +27,9 @@ from natsync.js.errors import (
     ObjectNotFoundError,
 )
 from natsync.js.object_store import ObjectReader, ObjectStore
-from natsync.testing import NatsServer
 
 WAIT = 20.0
 _bucket_numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True, store_dir=str(tmp_path_factory.mktemp("js"))) as srv:
-        yield srv
-
-
-@pytest.fixture
-def nc(server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(server.url) as client:
-        yield client
-
-
-@pytest.fixture
-def js(nc: natsync.Client) -> Any:
-    return nc.jetstream(timeout=WAIT)
 
 
 @pytest.fixture
