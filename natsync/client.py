@@ -86,6 +86,8 @@ from .subscription import (
 log = logging.getLogger("natsync")
 
 _PUB_CACHE_MAX = 4096
+#: Frames this big skip the outbox when the connection is idle (see _publish_full).
+DIRECT_WRITE_MIN = 64 * 1024
 _ids = itertools.count(1)
 
 
@@ -318,6 +320,9 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
             n = len(payload)
             if n > self._max_payload:
                 raise self._too_big(subject, n)
+            if n >= DIRECT_WRITE_MIN:
+                self._publish_full(subject, payload, reply, headers)
+                return
             if reply:
                 if not (type(reply) is str and is_plain_subject(reply)):
                     validate_subject(reply)
@@ -353,11 +358,16 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         validate_subject(subject)
         if reply:
             validate_subject(reply)
-        try:
-            # memoryview: only the buffer protocol; bytes(5) would be five zero bytes
-            data = payload if type(payload) is bytes else bytes(memoryview(payload))
-        except TypeError:
-            raise _payload_type_error(payload) from None
+        if type(payload) is bytes:
+            data: Union[bytes, memoryview] = payload
+        else:
+            # memoryview: only the buffer protocol (bytes(5) would be five zero bytes);
+            # a contiguous buffer is framed as it is, without a copy of its own
+            try:
+                view = memoryview(payload)
+            except TypeError:
+                raise _payload_type_error(payload) from None
+            data = view.cast("B") if view.c_contiguous else view.tobytes()
         n = len(data)
         if headers:
             hdr = encode_headers(headers)
@@ -369,18 +379,16 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         return encode.encode_pub(subject, data, reply), n
 
     def _publish_full(self, subject: str, payload: bytes, reply: str,
-                      headers: Optional[Headers]) -> None:
+                      headers: Optional[Headers], now: bool = False) -> None:
+        """Validate, encode and send or queue one message. With ``now`` (a request or
+        a reply: a peer waits) and for a large frame, this thread writes it when the
+        connection is idle: no hand-off to the flusher (and two copies less)."""
         frame, n = self._encode(subject, payload, reply, headers)
+        if now or len(frame) >= DIRECT_WRITE_MIN:
+            conn = self._conn
+            if conn is not None and conn.write_direct(frame, n, is_msg=True):
+                return
         self._outbox.put(frame, n)
-
-    def _publish_now(self, subject: str, payload: bytes, reply: str,
-                     headers: Optional[Headers]) -> None:
-        """Publish for a waiting peer (request, respond): written by this thread when
-        the connection is idle, saving a hand-off to the flusher."""
-        frame, n = self._encode(subject, payload, reply, headers)
-        conn = self._conn
-        if conn is None or not conn.write_direct(frame, n, is_msg=True):
-            self._outbox.put(frame, n)
 
     # ========================================================== subscribing
     def subscribe(
@@ -498,7 +506,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         w = Waiter()
         mux.waiters[token] = w
         try:
-            self._publish_now(subject, payload, mux.prefix + token, headers)
+            self._publish_full(subject, payload, mux.prefix + token, headers, now=True)
         except BaseException:
             mux.waiters.pop(token, None)
             raise
@@ -701,8 +709,6 @@ def _payload_type_error(payload: object) -> errors.Error:
         f"{type(payload).__name__}; encode text first, e.g. data.encode()")
 
 
-
-
 class _Hooks:
     """The client as its parts see it: :class:`~natsync.connection.ConnectionOwner` for
     its connections, :class:`~natsync._host.ClientHost` for its subscriptions and
@@ -778,7 +784,7 @@ class _Hooks:
         self._client._drain_sub(sub, timeout)
 
     def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
-        self._client._publish_now(reply, data, "", headers)
+        self._client._publish_full(reply, data, "", headers, now=True)
 
     def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                 headers: Optional[Headers] = None) -> None:

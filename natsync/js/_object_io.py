@@ -40,11 +40,17 @@ def check_source(data: object) -> None:
     )
 
 
-def source_chunks(data: PutSource, chunk_size: int) -> Iterator[bytes]:
-    """Yield ``data`` in chunks of ``chunk_size`` bytes (the last may be shorter)."""
+def source_chunks(data: PutSource, chunk_size: int) -> Iterator[Union[bytes, memoryview]]:
+    """Yield ``data`` in chunks of ``chunk_size`` bytes (the last may be shorter): views
+    of a ``bytes`` object, copies of anything else."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, bytes):  # immutable: its slices need no copy of their own
+        whole = memoryview(data)
+        for start in range(0, len(whole), chunk_size):
+            yield whole[start : start + chunk_size]
+        return
+    if isinstance(data, (bytearray, memoryview)):  # may change under us: copy each chunk
         view = memoryview(data).cast("B")
         for start in range(0, len(view), chunk_size):
             yield bytes(view[start : start + chunk_size])

@@ -23,7 +23,7 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Deque, List, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Protocol, cast
 
 from .. import errors
 from ..nuid import next_nuid
@@ -268,7 +268,9 @@ class ObjectStore:
         window: Deque[concurrent.futures.Future[Any]] = collections.deque()
         try:
             for chunk in source_chunks(data, chunk_size):
-                window.append(self._js.publish_async(subject, chunk))
+                # publish takes any bytes-like payload; a view of the caller's bytes
+                # is framed without a copy of its own
+                window.append(self._js.publish_async(subject, cast(bytes, chunk)))
                 digest.update(chunk)
                 size += len(chunk)
                 chunks += 1

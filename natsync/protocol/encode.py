@@ -27,6 +27,9 @@ __all__ = [
     "is_msg_frame",
 ]
 
+#: What the message encoders frame: bytes, or a buffer with one-byte items.
+Payload = Union[bytes, bytearray, memoryview]
+
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
 CRLF = b"\r\n"
@@ -37,7 +40,7 @@ def encode_connect(fields: Mapping[str, Any]) -> bytes:
     return b"CONNECT %s\r\n" % json.dumps(dict(fields), separators=(",", ":")).encode()
 
 
-def encode_pub(subject: str, payload: bytes, reply: str = "") -> bytes:
+def encode_pub(subject: str, payload: Payload, reply: str = "") -> bytes:
     """``PUB <subject> [reply] <size>\\r\\n<payload>\\r\\n``."""
     if reply:
         return b"PUB %s %s %d\r\n%s\r\n" % (
@@ -49,7 +52,7 @@ def encode_pub(subject: str, payload: bytes, reply: str = "") -> bytes:
     return b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload)
 
 
-def encode_hpub(subject: str, payload: bytes, header: bytes, reply: str = "") -> bytes:
+def encode_hpub(subject: str, payload: Payload, header: bytes, reply: str = "") -> bytes:
     """``HPUB <subject> [reply] <hdr_size> <total_size>\\r\\n<header><payload>\\r\\n``;
     ``header`` is an encoded block (see ``headers.encode_headers``)."""
     hlen = len(header)

@@ -574,3 +574,22 @@ def test_buffers_of_wide_items_are_sent_as_their_bytes(nc: natsync.Client) -> No
     assert got[1].reply == "back"
     nc.flush()
     assert nc.is_connected
+
+
+def test_large_and_small_publishes_from_one_thread_keep_their_order(nc: natsync.Client) -> None:
+    """Large frames are written by the publishing thread when the connection is idle,
+    small ones go through the outbox: one thread's messages still arrive in order."""
+    sub = nc.subscribe("mixed", pending_bytes_limit=-1, pending_msgs_limit=-1)
+    big = bytes(range(256)) * 400  # 100 KiB: over the direct-write size
+    sent = []
+    for i in range(120):
+        payload = (b"%d:" % i) + (big if i % 3 == 0 else b"small")
+        sent.append(payload)
+        if i % 5 == 4:
+            nc.publish("mixed", memoryview(payload), reply="r")
+        else:
+            nc.publish("mixed", payload)
+    nc.flush()
+    got = [sub.next_msg(10).data for _ in sent]
+    assert got == sent
+    assert nc.stats["out_msgs"] == len(sent)

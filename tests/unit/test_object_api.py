@@ -111,7 +111,10 @@ def test_source_chunks() -> None:
     for source in (data, bytearray(data), memoryview(data), io.BytesIO(data)):
         got = list(source_chunks(source, 1000))
         assert [len(c) for c in got] == [1000, 1000, 560]
-        assert b"".join(got) == data and all(isinstance(c, bytes) for c in got)
+        assert b"".join(got) == data
+        # views of immutable bytes; copies of what may change while the put runs
+        kind = memoryview if type(source) is bytes else bytes
+        assert all(type(c) is kind for c in got)
     assert list(source_chunks("héllo", 2)) == [b"h\xc3", b"\xa9l", b"lo"]
     assert list(source_chunks(b"", 10)) == [] and list(source_chunks(io.BytesIO(), 10)) == []
 
