@@ -1,60 +1,79 @@
-"""Test helper: a thread-safe record of connection callbacks, with bounded waits."""
+"""Test helpers: a thread-safe, ordered record of connection callbacks, with bounded waits,
+and a bounded poll for the states that no callback reports."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import pytest
 
-WAIT = 15.0  # default bound on every wait
+WAIT = 20.0  # default bound on every wait
+
+# The name each connection callback is logged under.
+_NAMES = {
+    "disconnected_cb": "disconnected",
+    "reconnected_cb": "reconnected",
+    "closed_cb": "closed",
+    "discovered_server_cb": "discovered",
+    "lame_duck_mode_cb": "ldm",
+}
 
 
 class Events:
-    """Thread-safe record of connection callbacks, with waits that have a timeout."""
+    """Thread-safe record of connection callbacks, with waits that have a timeout.
+
+    ``log`` holds the callbacks in the order they ran ("disconnected", "reconnected",
+    "closed", "discovered", "ldm"); what error_cb got is in ``errors``.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self.errors: list[BaseException] = []
-        self.counts: dict[str, int] = {"disconnected": 0, "reconnected": 0, "closed": 0}
+        self.log: list[str] = []
 
     def error_cb(self, exc: BaseException) -> None:
         with self._cond:
             self.errors.append(exc)
             self._cond.notify_all()
 
-    def _bump(self, name: str) -> None:
+    def _record(self, name: str) -> None:
         with self._cond:
-            self.counts[name] += 1
+            self.log.append(name)
             self._cond.notify_all()
 
     def disconnected_cb(self) -> None:
-        self._bump("disconnected")
+        self._record("disconnected")
 
     def reconnected_cb(self) -> None:
-        self._bump("reconnected")
+        self._record("reconnected")
 
     def closed_cb(self) -> None:
-        self._bump("closed")
+        self._record("closed")
+
+    def discovered_server_cb(self) -> None:
+        self._record("discovered")
+
+    def lame_duck_mode_cb(self) -> None:
+        self._record("ldm")
 
     def callbacks(self) -> dict[str, Any]:
-        return {
-            "error_cb": self.error_cb,
-            "disconnected_cb": self.disconnected_cb,
-            "reconnected_cb": self.reconnected_cb,
-            "closed_cb": self.closed_cb,
-        }
+        """The callbacks as keyword arguments for ``natsync.connect``."""
+        cbs: dict[str, Any] = {"error_cb": self.error_cb}
+        cbs.update((option, getattr(self, option)) for option in _NAMES)
+        return cbs
 
     def wait_for(self, what: Callable[[], bool], label: str, timeout: float = WAIT) -> None:
         with self._cond:
             if not self._cond.wait_for(what, timeout):
                 pytest.fail(
                     f"timed out after {timeout}s waiting for {label}; "
-                    f"errors={self.errors!r} counts={self.counts!r}"
+                    f"errors={self.errors!r} log={self.log!r}"
                 )
 
-    def wait_count(self, name: str, n: int = 1) -> None:
-        self.wait_for(lambda: self.counts[name] >= n, f"{name} x{n}")
+    def wait_count(self, name: str, n: int = 1, timeout: float = WAIT) -> None:
+        self.wait_for(lambda: self.log.count(name) >= n, f"{name} x{n}", timeout)
 
     def wait_error(self, kind: type[BaseException], n: int = 1) -> list[BaseException]:
         self.wait_for(
@@ -62,3 +81,12 @@ class Events:
         )
         with self._cond:
             return [e for e in self.errors if isinstance(e, kind)]
+
+
+def wait_until(cond: Callable[[], Any], what: str = "a condition", timeout: float = WAIT) -> None:
+    """Poll ``cond()`` until it is true; fail the test naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)

@@ -13,7 +13,8 @@ from natsync.js import api
 from natsync.js import errors as js_errors
 from natsync.js.kv import KeyValue
 from natsync.testing import NatsServer
-from tests.js_support import WAIT, bucket_name, wait_until
+from tests.conn_events import wait_until
+from tests.js_support import WAIT, bucket_name
 
 # --------------------------------------------------------------------------- buckets
 

@@ -4,63 +4,17 @@ subscription edge cases and respond() headers."""
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import pytest
 
 import natsync
 from natsync import errors
 from natsync.testing import NatsServer
+from tests.conn_events import Events, wait_until
 
 FAST: Dict[str, Any] = dict(reconnect_time_wait=0.05, reconnect_jitter=0.0,
                             max_reconnect_attempts=-1)
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.01)
-
-
-class Recorder:
-    """Connection callbacks and error_cb, in order."""
-
-    def __init__(self) -> None:
-        self.log: List[str] = []
-        self.errors: List[BaseException] = []
-        self._cond = threading.Condition()
-
-    def _add(self, name: str) -> None:
-        with self._cond:
-            self.log.append(name)
-            self._cond.notify_all()
-
-    def _err(self, exc: BaseException) -> None:
-        with self._cond:
-            self.errors.append(exc)
-            self.log.append("error")
-            self._cond.notify_all()
-
-    def kwargs(self) -> Dict[str, Any]:
-        return dict(
-            error_cb=self._err,
-            disconnected_cb=lambda: self._add("disconnected"),
-            reconnected_cb=lambda: self._add("reconnected"),
-            closed_cb=lambda: self._add("closed"),
-            lame_duck_mode_cb=lambda: self._add("ldm"),
-        )
-
-    def wait(self, pred: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-        with self._cond:
-            ok = self._cond.wait_for(pred, timeout)
-        assert ok, f"{what} not seen; log={self.log} errors={self.errors}"
-
-    def wait_event(self, name: str, count: int = 1) -> None:
-        self.wait(lambda: self.log.count(name) >= count, f"{name} x{count}")
 
 
 # ------------------------------------------------------------------ life cycle
@@ -97,7 +51,7 @@ def test_connect_after_close_starts_with_an_empty_buffer(nats_server: NatsServer
     nc = natsync.Client()
     nc.connect(nats_server.url, **FAST)
     nats_server.kill()
-    wait_for(lambda: nc.is_reconnecting, what="reconnecting")
+    wait_until(lambda: nc.is_reconnecting, "reconnecting")
     nc.publish("life.buf", b"never sent")
     assert nc.buffered_msgs == 1
     nc.close()
@@ -135,12 +89,12 @@ def test_after_close_ids_and_url_are_none_and_last_error_kept(nats_server: NatsS
 
 
 def test_close_after_reconnect_keeps_the_loss_cause(nats_server: NatsServer) -> None:
-    rec = Recorder()
-    nc = natsync.connect(nats_server.url, **FAST, **rec.kwargs())
+    rec = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **rec.callbacks())
     nats_server.kill()
-    rec.wait_event("disconnected")
+    rec.wait_count("disconnected")
     nats_server.restart()
-    rec.wait_event("reconnected")
+    rec.wait_count("reconnected")
     cause = nc.last_error
     assert isinstance(cause, (errors.UnexpectedEOF, OSError)), cause
     nc.close()
@@ -151,27 +105,27 @@ def test_close_after_reconnect_keeps_the_loss_cause(nats_server: NatsServer) -> 
 
 
 def test_every_failed_reconnect_attempt_reaches_error_cb(nats_server: NatsServer) -> None:
-    rec = Recorder()
-    nc = natsync.connect(nats_server.url, **FAST, **rec.kwargs())
+    rec = Events()
+    nc = natsync.connect(nats_server.url, **FAST, **rec.callbacks())
     nats_server.kill()
     # the cause of the loss first, then one error per refused attempt
-    rec.wait(lambda: len(rec.errors) >= 4, "a loss cause and three failed attempts")
+    rec.wait_for(lambda: len(rec.errors) >= 4, "a loss cause and three failed attempts")
     assert isinstance(rec.errors[0], (errors.UnexpectedEOF, OSError)), rec.errors[0]
     assert all(isinstance(e, ConnectionRefusedError) for e in rec.errors[1:4]), rec.errors
     assert nc.is_reconnecting
     assert isinstance(nc.last_error, ConnectionRefusedError)  # still retrying: not "gave up"
     assert rec.log.count("disconnected") == 1 and "closed" not in rec.log
     nats_server.restart()
-    rec.wait_event("reconnected")
+    rec.wait_count("reconnected")
     nc.close()
 
 
 def test_no_servers_error_only_once_given_up(nats_server: NatsServer) -> None:
-    rec = Recorder()
+    rec = Events()
     nc = natsync.connect(nats_server.url, reconnect_time_wait=0.05, reconnect_jitter=0.0,
-                         max_reconnect_attempts=2, **rec.kwargs())
+                         max_reconnect_attempts=2, **rec.callbacks())
     nats_server.kill()
-    rec.wait_event("closed")
+    rec.wait_count("closed")
     assert isinstance(nc.last_error, errors.NoServersError)
     assert str(nc.last_error).startswith("nats: no servers available for connection")
     # the loss cause, then one error per failed attempt (refused, or reset while the
@@ -184,42 +138,42 @@ def test_no_servers_error_only_once_given_up(nats_server: NatsServer) -> None:
 
 
 def test_errors_connect_raises_do_not_reach_error_cb(nats_server: NatsServer) -> None:
-    rec = Recorder()
+    rec = Events()
     url = nats_server.url
     nats_server.kill()
     with pytest.raises(errors.NoServersError):
-        natsync.connect(url, **rec.kwargs())
+        natsync.connect(url, **rec.callbacks())
     assert rec.errors == [] and rec.log == []
 
 
 def test_retry_on_failed_connect_reports_attempts(nats_server: NatsServer) -> None:
-    rec = Recorder()
+    rec = Events()
     url = nats_server.url
     nats_server.kill()
-    nc = natsync.connect(url, retry_on_failed_connect=True, **FAST, **rec.kwargs())
-    rec.wait(lambda: len(rec.errors) >= 2, "two failed attempts")
+    nc = natsync.connect(url, retry_on_failed_connect=True, **FAST, **rec.callbacks())
+    rec.wait_for(lambda: len(rec.errors) >= 2, "two failed attempts")
     assert all(isinstance(e, ConnectionRefusedError) for e in rec.errors[:2])
     nats_server.restart()
-    wait_for(lambda: nc.is_connected, what="connected")
+    wait_until(lambda: nc.is_connected, "connected")
     nc.close()
 
 
 def test_reconnect_delay_cb_that_raises_is_reported_and_the_loop_goes_on(
     nats_server: NatsServer,
 ) -> None:
-    rec = Recorder()
+    rec = Events()
 
     def bad_delay(attempt: int) -> float:
         raise ValueError("oops")
 
     nc = natsync.connect(nats_server.url, reconnect_delay_cb=bad_delay, reconnect_time_wait=0.05,
-                         max_reconnect_attempts=-1, **rec.kwargs())
+                         max_reconnect_attempts=-1, **rec.callbacks())
     nats_server.kill()
-    rec.wait(lambda: any("reconnect_delay_cb raised" in str(e) for e in rec.errors),
+    rec.wait_for(lambda: any("reconnect_delay_cb raised" in str(e) for e in rec.errors),
              "the delay callback's failure")
     assert nc.is_reconnecting
     nats_server.restart()
-    rec.wait_event("reconnected")
+    rec.wait_count("reconnected")
     nc.close()
 
 
@@ -230,17 +184,17 @@ def test_reconnect_delay_cb_that_raises_is_reported_and_the_loop_goes_on(
 def test_lame_duck_mode_stays_then_moves_when_the_server_closes() -> None:
     ldm_conf = "lame_duck_grace_period: 2s\nlame_duck_duration: 30s\n"
     with NatsServer(config=ldm_conf) as a, NatsServer() as b:
-        rec = Recorder()
-        nc = natsync.connect([a.url, b.url], dont_randomize=True, **FAST, **rec.kwargs())
+        rec = Events()
+        nc = natsync.connect([a.url, b.url], dont_randomize=True, **FAST, **rec.callbacks())
         assert nc.connected_url is not None and nc.connected_url.port == a.port
         sub = nc.subscribe("ldm.x")
         a.lame_duck()
-        rec.wait_event("ldm")
+        rec.wait_count("ldm")
         # still on a after the notice (the grace period has not run out)
         assert nc.connected_url is not None and nc.connected_url.port == a.port
         assert "disconnected" not in rec.log
         # the server closes this client after its grace period; then it moves
-        rec.wait_event("reconnected")
+        rec.wait_count("reconnected")
         assert nc.connected_url is not None and nc.connected_url.port == b.port
         assert rec.log.index("ldm") < rec.log.index("disconnected") < rec.log.index("reconnected")
         nc.publish("ldm.x", b"on b")
@@ -305,10 +259,10 @@ def test_permissions_violation_text_starts_like_nats_py(tmp_path: Any) -> None:
     conf = ('authorization { users = [ {user: u, password: p, '
             'permissions: {subscribe: {deny: ["foo"]}}} ] }')
     with NatsServer(config=conf) as srv:
-        rec = Recorder()
-        nc = natsync.connect(srv.url, user="u", password="p", **rec.kwargs())
+        rec = Events()
+        nc = natsync.connect(srv.url, user="u", password="p", **rec.callbacks())
         nc.subscribe("foo")
-        rec.wait(lambda: len(rec.errors) >= 1, "the permissions violation")
+        rec.wait_for(lambda: len(rec.errors) >= 1, "the permissions violation")
         exc = rec.errors[0]
         assert isinstance(exc, errors.PermissionsViolationError)
         assert str(exc).startswith('nats: permissions violation for subscription to "foo"'), exc

@@ -6,57 +6,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, List
 
 import pytest
 
 import natsync
 from natsync import errors
 from natsync.testing import NatsCluster, NatsServer
+from tests.conn_events import Events, wait_until
 
 FAST = dict(reconnect_time_wait=0.05, reconnect_jitter=0.0, max_reconnect_attempts=-1)
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.01)
-
-
-class Events:
-    """Records connection events in order and lets tests wait for them."""
-
-    def __init__(self) -> None:
-        self.log: List[str] = []
-        self.errors: List[BaseException] = []
-        self._cond = threading.Condition()
-
-    def _add(self, name: str) -> None:
-        with self._cond:
-            self.log.append(name)
-            self._cond.notify_all()
-
-    def kwargs(self) -> Dict[str, Any]:
-        return dict(
-            disconnected_cb=lambda: self._add("disconnected"),
-            reconnected_cb=lambda: self._add("reconnected"),
-            closed_cb=lambda: self._add("closed"),
-            error_cb=self._err,
-            discovered_server_cb=lambda: self._add("discovered"),
-            lame_duck_mode_cb=lambda: self._add("ldm"),
-        )
-
-    def _err(self, e: BaseException) -> None:
-        with self._cond:
-            self.errors.append(e)
-            self._cond.notify_all()
-
-    def wait(self, name: str, count: int = 1, timeout: float = 15.0) -> None:
-        with self._cond:
-            ok = self._cond.wait_for(lambda: self.log.count(name) >= count, timeout)
-        assert ok, f"event {name!r} x{count} not seen; log={self.log}"
 
 
 def numbered(n: int, start: int = 0) -> List[bytes]:
@@ -65,11 +24,11 @@ def numbered(n: int, start: int = 0) -> List[bytes]:
 
 def test_restart_buffers_1000_and_delivers_in_order(nats_server: NatsServer) -> None:
     ev = Events()
-    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    nc = natsync.connect(nats_server.url, **FAST, **ev.callbacks())
     sub = nc.subscribe("r.seq", pending_msgs_limit=-1)
     nc.flush()
     nats_server.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     assert nc.is_reconnecting and not nc.is_connected
     for i in range(1000):
         nc.publish("r.seq", b"%d" % i)
@@ -77,7 +36,7 @@ def test_restart_buffers_1000_and_delivers_in_order(nats_server: NatsServer) -> 
     assert nc.buffered_bytes == sum(len(b"PUB r.seq %d\r\n%d\r\n" % (len(b"%d" % i), i))
                                     for i in range(1000))
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     assert nc.is_connected and nc.buffered_msgs == 0
     got = [sub.next_msg(5).data for _ in range(1000)]
     assert got == numbered(1000)
@@ -89,9 +48,9 @@ def test_restart_buffers_1000_and_delivers_in_order(nats_server: NatsServer) -> 
 
 def _down(srv: NatsServer, **opts: Any) -> tuple[natsync.Client, Events]:
     ev = Events()
-    nc = natsync.connect(srv.url, **{**FAST, **opts}, **ev.kwargs())
+    nc = natsync.connect(srv.url, **{**FAST, **opts}, **ev.callbacks())
     srv.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     return nc, ev
 
 
@@ -109,10 +68,10 @@ def test_message_limit_error_policy(nats_server: NatsServer) -> None:
     assert "reconnect_buf_msgs=10" in str(ei.value)
     assert nc.buffered_msgs == 10
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     assert nc.buffered_msgs == 0
     # the ten accepted messages were replayed: check through the server's counters
-    wait_for(lambda: nats_server.varz()["in_msgs"] >= 10, what="10 messages at the server")
+    wait_until(lambda: nats_server.varz()["in_msgs"] >= 10, what="10 messages at the server")
     assert nats_server.varz()["in_msgs"] == 10
     nc.close()
 
@@ -165,10 +124,7 @@ def test_drop_oldest_policy(nats_server: NatsServer) -> None:
         nc.publish("drop", p)
     assert nc.buffered_msgs == 5
     assert nc.stats["reconnect_buf_dropped"] == 15
-    with ev._cond:
-        assert ev._cond.wait_for(lambda: any(
-            isinstance(e, errors.OutboundBufferLimitError) for e in ev.errors), 5)
-    drops = [e for e in ev.errors if isinstance(e, errors.OutboundBufferLimitError)]
+    drops = ev.wait_error(errors.OutboundBufferLimitError)
     assert len(drops) == 1  # once per outage
     nc.close()
     assert [m.data for m in nc.unsent_messages()] == numbered(5, start=15)
@@ -178,15 +134,15 @@ def test_drop_oldest_policy(nats_server: NatsServer) -> None:
 def test_drop_oldest_delivers_newest(nats_server: NatsServer) -> None:
     ev = Events()
     nc = natsync.connect(nats_server.url, reconnect_buf_msgs=5,
-                         reconnect_buf_overflow="drop_oldest", **FAST, **ev.kwargs())
+                         reconnect_buf_overflow="drop_oldest", **FAST, **ev.callbacks())
     sub = nc.subscribe("dd")
     nc.flush()
     nats_server.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     for p in numbered(12):
         nc.publish("dd", p)
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     assert [sub.next_msg(5).data for _ in range(5)] == numbered(5, start=7)
     nc.close()
 
@@ -194,11 +150,11 @@ def test_drop_oldest_delivers_newest(nats_server: NatsServer) -> None:
 def test_block_policy_waits_for_replay(nats_server: NatsServer) -> None:
     ev = Events()
     nc = natsync.connect(nats_server.url, reconnect_buf_msgs=5, reconnect_buf_overflow="block",
-                         **FAST, **ev.kwargs())
+                         **FAST, **ev.callbacks())
     sub = nc.subscribe("blk", pending_msgs_limit=-1)
     nc.flush()
     nats_server.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     done = threading.Event()
     published: List[int] = []
 
@@ -210,7 +166,7 @@ def test_block_policy_waits_for_replay(nats_server: NatsServer) -> None:
 
     t = threading.Thread(target=publisher)
     t.start()
-    wait_for(lambda: len(published) == 5, what="5 accepted")
+    wait_until(lambda: len(published) == 5, what="5 accepted")
     assert not done.wait(0.2)  # the 6th is blocked: the buffer is full
     assert len(published) == 5 and nc.buffered_msgs == 5
     nats_server.restart()
@@ -256,12 +212,12 @@ def test_block_policy_close_raises_closed(nats_server: NatsServer) -> None:
 def test_unsent_after_attempts_exhausted(nats_server: NatsServer) -> None:
     ev = Events()
     nc = natsync.connect(nats_server.url, reconnect_time_wait=0.05, reconnect_jitter=0,
-                         max_reconnect_attempts=2, **ev.kwargs())
+                         max_reconnect_attempts=2, **ev.callbacks())
     nats_server.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     nc.publish("u.a", b"1", headers={"H": "v"})
     nc.publish("u.b", b"2", reply="r")
-    ev.wait("closed")
+    ev.wait_count("closed")
     assert nc.is_closed
     unsent = nc.unsent_messages()
     assert [(m.subject, m.data, m.reply, m.headers) for m in unsent] == [
@@ -301,20 +257,18 @@ def test_flush_while_down_times_out_then_succeeds(nats_server: NatsServer) -> No
 
 def test_continuous_publisher_across_restart(nats_server: NatsServer) -> None:
     ev = Events()
-    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
-    sub = nc.subscribe("cont", pending_msgs_limit=-1)
-    nc.flush()
     stop = threading.Event()
     at_disconnect: List[int] = []
     counter = [0]
-    orig = ev._add
 
-    def add(name: str) -> None:
-        if name == "disconnected":
-            at_disconnect.append(counter[0])
-        orig(name)
+    def disconnected_cb() -> None:
+        at_disconnect.append(counter[0])
+        ev.disconnected_cb()
 
-    ev._add = add  # type: ignore[method-assign]
+    nc = natsync.connect(nats_server.url, **FAST,
+                         **{**ev.callbacks(), "disconnected_cb": disconnected_cb})
+    sub = nc.subscribe("cont", pending_msgs_limit=-1)
+    nc.flush()
 
     def publisher() -> None:
         while not stop.is_set():
@@ -325,13 +279,13 @@ def test_continuous_publisher_across_restart(nats_server: NatsServer) -> None:
 
     t = threading.Thread(target=publisher)
     t.start()
-    wait_for(lambda: counter[0] > 2000)
+    wait_until(lambda: counter[0] > 2000)
     nats_server.kill()
-    ev.wait("disconnected")
-    wait_for(lambda: nc.buffered_msgs > 100)
+    ev.wait_count("disconnected")
+    wait_until(lambda: nc.buffered_msgs > 100)
     nats_server.restart()
-    ev.wait("reconnected")
-    wait_for(lambda: counter[0] > at_disconnect[0] + 5000 if at_disconnect else False)
+    ev.wait_count("reconnected")
+    wait_until(lambda: counter[0] > at_disconnect[0] + 5000 if at_disconnect else False)
     stop.set()
     t.join(10)
     nc.flush(10)
@@ -355,7 +309,7 @@ def test_subscribe_unsubscribe_while_down_applied_once(nats_server: NatsServer) 
     gone = nc.subscribe("gone")
     gone.unsubscribe()
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     nc.flush()
     subs = nats_server.subsz(subs=1)
     names = [s["subject"] for s in subs.get("subscriptions_list", [])]
@@ -367,7 +321,7 @@ def test_subscribe_unsubscribe_while_down_applied_once(nats_server: NatsServer) 
 
 def test_auto_unsubscribe_carries_over(nats_server: NatsServer) -> None:
     ev = Events()
-    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    nc = natsync.connect(nats_server.url, **FAST, **ev.callbacks())
     sub = nc.subscribe("au")
     sub.unsubscribe(limit=5)
     nc.publish("au", b"0")
@@ -375,9 +329,9 @@ def test_auto_unsubscribe_carries_over(nats_server: NatsServer) -> None:
     nc.flush()
     assert [sub.next_msg(2).data for _ in range(2)] == [b"0", b"1"]
     nats_server.kill()
-    ev.wait("disconnected")
+    ev.wait_count("disconnected")
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     other = natsync.connect(nats_server.url)
     for i in range(2, 12):
         other.publish("au", b"%d" % i)
@@ -392,13 +346,13 @@ def test_retry_on_failed_connect_server_starts_late() -> None:
     srv = NatsServer()
     ev = Events()
     try:
-        nc = natsync.connect(srv.url, retry_on_failed_connect=True, **FAST, **ev.kwargs())
+        nc = natsync.connect(srv.url, retry_on_failed_connect=True, **FAST, **ev.callbacks())
         assert nc.is_reconnecting
         sub = nc.subscribe("late")
         nc.publish("late", b"early bird")
         assert nc.buffered_msgs == 1
         srv.start()
-        ev.wait("reconnected")
+        ev.wait_count("reconnected")
         assert sub.next_msg(5).data == b"early bird"
         nc.close()
     finally:
@@ -424,22 +378,22 @@ def test_reconnect_delay_cb_attempts(nats_server: NatsServer) -> None:
         return 0.02
 
     nc = natsync.connect(nats_server.url, reconnect_delay_cb=delay, max_reconnect_attempts=-1,
-                         **ev.kwargs())
+                         **ev.callbacks())
     nats_server.kill()
-    ev.wait("disconnected")
-    wait_for(lambda: len(attempts) >= 3)
+    ev.wait_count("disconnected")
+    wait_until(lambda: len(attempts) >= 3)
     nats_server.restart()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     assert attempts[:3] == [1, 2, 3]
     nc.close()
 
 
 def test_force_reconnect(nats_server: NatsServer) -> None:
     ev = Events()
-    nc = natsync.connect(nats_server.url, **FAST, **ev.kwargs())
+    nc = natsync.connect(nats_server.url, **FAST, **ev.callbacks())
     sub = nc.subscribe("fr")
     nc.force_reconnect()
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     nc.publish("fr", b"after")
     assert sub.next_msg(5).data == b"after"
     assert nc.stats["reconnects"] == 1
@@ -459,9 +413,9 @@ def test_cluster_failover_buffered_in_order() -> None:
     with NatsCluster(3) as cluster:
         a, b, _c = cluster.servers
         ev = Events()
-        nc = natsync.connect(a.url, **FAST, **ev.kwargs())
-        wait_for(lambda: len(nc.discovered_servers) >= 2 or len(nc.servers) >= 3,
-                 what="cluster discovery")
+        nc = natsync.connect(a.url, **FAST, **ev.callbacks())
+        wait_until(lambda: len(nc.discovered_servers) >= 2 or len(nc.servers) >= 3,
+                   what="cluster discovery")
         assert len(nc.servers) == 3
         watcher = natsync.connect(b.url)
         sub = watcher.subscribe("fo", pending_msgs_limit=-1)
@@ -481,13 +435,13 @@ def test_cluster_failover_buffered_in_order() -> None:
                 return False
             return True
 
-        wait_for(probe_arrived, timeout=30.0, what="c knows the watcher's interest")
+        wait_until(probe_arrived, timeout=30.0, what="c knows the watcher's interest")
         prober.close()
         a.kill()
-        ev.wait("disconnected")
+        ev.wait_count("disconnected")
         for p in numbered(500):
             nc.publish("fo", p)
-        ev.wait("reconnected")
+        ev.wait_count("reconnected")
         assert nc.connected_url is not None and nc.connected_url.port != a.port
         got = [sub.next_msg(10).data for _ in range(500)]
         assert got == numbered(500)
@@ -500,14 +454,14 @@ def test_lame_duck_client_stays_then_moves_within_the_cluster() -> None:
     with NatsCluster(2) as cluster:
         a, b = cluster.servers
         ev = Events()
-        nc = natsync.connect([a.url, b.url], dont_randomize=True, **FAST, **ev.kwargs())
+        nc = natsync.connect([a.url, b.url], dont_randomize=True, **FAST, **ev.callbacks())
         assert nc.connected_url is not None and nc.connected_url.port == a.port
         a.lame_duck()
-        ev.wait("ldm")
+        ev.wait_count("ldm")
         # stays on a until the server closes it (after its grace period, 10 s by default)
         assert nc.connected_url is not None and nc.connected_url.port == a.port
-        wait_for(lambda: nc.is_connected and nc.connected_url is not None
-                 and nc.connected_url.port == b.port, timeout=60.0, what="moved to b")
+        wait_until(lambda: nc.is_connected and nc.connected_url is not None
+                   and nc.connected_url.port == b.port, timeout=60.0, what="moved to b")
         assert "disconnected" in ev.log
         nc.publish("ldm.ok", b"x")
         nc.flush(5)
@@ -524,7 +478,7 @@ def test_close_aborts_a_hanging_reconnect_handshake(nats_server: NatsServer) -> 
     silent.bind(("127.0.0.1", nats_server.port))
     silent.listen(8)
     try:
-        wait_for(lambda: nc._dialing is not None, what="a dial in progress")
+        wait_until(lambda: nc._dialing is not None, what="a dial in progress")
         t0 = time.monotonic()
         nc.close()
         assert time.monotonic() - t0 < 3
@@ -557,12 +511,12 @@ def test_backoff_after_each_full_pass_uses_injected_random(nats_server: NatsServ
         ev = Events()
         nc = natsync.connect(nats_server.url, reconnect_time_wait=0.02, reconnect_jitter=0.04,
                              reconnect_jitter_tls=5.0, reconnect_random=source,
-                             max_reconnect_attempts=-1, **ev.kwargs())
+                             max_reconnect_attempts=-1, **ev.callbacks())
         nats_server.kill()
-        ev.wait("disconnected")
-        wait_for(lambda: len(delays) >= 3)
+        ev.wait_count("disconnected")
+        wait_until(lambda: len(delays) >= 3)
         nats_server.restart()
-        ev.wait("reconnected")
+        ev.wait_count("reconnected")
         nc.close()
     finally:
         Backoff.delay = real  # type: ignore[method-assign]
