@@ -36,11 +36,12 @@ def _stream_msg(conn: FakeConn, sid: int, sseq: int, cseq: int, data: bytes) -> 
     conn.send_msg(DELIVER, sid, data, reply=f"$JS.ACK.S.C.1.{sseq}.{cseq}.1700000000000000000.0")
 
 
-def _bind(nc: natsync.Client, conn: FakeConn, heartbeat: float) -> tuple[object, int]:
+def _bind(nc: natsync.Client, conn: FakeConn, heartbeat: float, nth: int = 1
+          ) -> tuple[object, int]:
     cfg = api.ConsumerConfig(deliver_subject=DELIVER, idle_heartbeat=heartbeat,
                              ack_policy=api.AckPolicy.NONE)
     sub = nc.jetstream().subscribe_bind("S", cfg, "C")
-    frame = conn.wait_count("SUB", 1)[-1]
+    frame = [f for f in conn.wait_count("SUB", nth) if f.op == "SUB"][nth - 1]
     assert frame.args[0] == DELIVER
     return sub, int(frame.args[-1])
 
@@ -109,3 +110,14 @@ def test_silence_alarms_once_and_again_after_traffic_resumes(
     assert "consumer 'C' of stream 'S'" in str(err) and "0.3s" in str(err)
     sub.unsubscribe()  # type: ignore[attr-defined]
     assert not [t for t in monitors if t.is_alive()]  # unsubscribe ends the monitor
+
+
+def test_close_without_unsubscribe_ends_the_monitor(
+        fake_server: FakeServer, clients: Clients) -> None:
+    nc, conn = clients.connect(fake_server)
+    _bind(nc, conn, heartbeat=30.0)
+    _bind(nc, conn, heartbeat=20.0, nth=2)
+    monitors = [t for t in natsync_threads() if t.name.startswith("natsync-js-heartbeats")]
+    assert len(monitors) == 1  # one for both
+    nc.close()  # no unsubscribe
+    wait_for(lambda: not any(t.is_alive() for t in monitors), WAIT, "the monitor to end")
