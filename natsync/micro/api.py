@@ -287,6 +287,25 @@ class EndpointInfo:
         }
 
 
+def _service_fields(data: Dict[str, Any], default_type: str) -> Dict[str, Any]:
+    """The fields every discovery answer carries (id, name, version, metadata and type),
+    read from its JSON."""
+    return {
+        "id": data["id"],
+        "name": data["name"],
+        "version": data["version"],
+        "metadata": data.get("metadata") or {},
+        "type": data.get("type", default_type),
+    }
+
+
+def _service_dict(doc: Union[ServicePing, ServiceInfo], **between: Any) -> Dict[str, Any]:
+    """The JSON of a PING or INFO answer: type, id, name and version, then ``between``,
+    then metadata, in nats-py's order."""
+    return {"type": doc.type, "id": doc.id, "name": doc.name, "version": doc.version,
+            **between, "metadata": doc.metadata}
+
+
 @dataclass
 class ServicePing:
     """The answer to a PING."""
@@ -299,22 +318,10 @@ class ServicePing:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ServicePing:
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            version=data["version"],
-            metadata=data.get("metadata") or {},
-            type=data.get("type", PING_RESPONSE_TYPE),
-        )
+        return cls(**_service_fields(data, PING_RESPONSE_TYPE))
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
-            "type": self.type,
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "metadata": self.metadata,
-        }
+        return _service_dict(self)
 
 
 @dataclass
@@ -333,17 +340,13 @@ class ServiceStats:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ServiceStats:
         return cls(
-            id=data["id"],
-            name=data["name"],
-            version=data["version"],
             started=parse_time(data["started"]),
             endpoints=[EndpointStats.from_dict(e) for e in data.get("endpoints") or []],
-            metadata=data.get("metadata") or {},
-            type=data.get("type", STATS_RESPONSE_TYPE),
+            **_service_fields(data, STATS_RESPONSE_TYPE),
         )
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
+        return {  # name before id here, as the stats schema (and nats-py) have it
             "type": self.type,
             "name": self.name,
             "id": self.id,
@@ -369,25 +372,14 @@ class ServiceInfo:
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ServiceInfo:
         return cls(
-            id=data["id"],
-            name=data["name"],
-            version=data["version"],
             description=data.get("description"),
             endpoints=[EndpointInfo.from_dict(e) for e in data.get("endpoints") or []],
-            metadata=data.get("metadata") or {},
-            type=data.get("type", INFO_RESPONSE_TYPE),
+            **_service_fields(data, INFO_RESPONSE_TYPE),
         )
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
-            "type": self.type,
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "description": self.description,
-            "endpoints": [e.to_dict() for e in self.endpoints],
-            "metadata": self.metadata,
-        }
+        return _service_dict(self, description=self.description,
+                             endpoints=[e.to_dict() for e in self.endpoints])
 
 
 class ServiceVerb(str, Enum):
