@@ -44,7 +44,7 @@ import importlib
 import os
 import re
 from types import ModuleType
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterator, Union
 from urllib.parse import ParseResult, unquote
 
 from .errors import InvalidUserCredentialsError
@@ -182,15 +182,22 @@ def _marker(buf: bytearray, start: int, end: int) -> tuple[str, str] | None:
     return word, " ".join(label.split())
 
 
-def _find_blocks(buf: bytearray, name: str) -> list[_Block]:
-    blocks: list[_Block] = []
-    open_label: str | None = None
-    content_start = 0
+def _lines(buf: bytearray) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each line of ``buf``, without its ``\\n`` (no copies)."""
     pos = 0
     n = len(buf)
     while pos < n:
         nl = buf.find(b"\n", pos)
         line_end = n if nl < 0 else nl
+        yield pos, line_end
+        pos = line_end + 1
+
+
+def _find_blocks(buf: bytearray, name: str) -> list[_Block]:
+    blocks: list[_Block] = []
+    open_label: str | None = None
+    content_start = 0
+    for pos, line_end in _lines(buf):
         marker = _marker(buf, pos, line_end)
         if marker is not None:
             word, label = marker
@@ -206,7 +213,6 @@ def _find_blocks(buf: bytearray, name: str) -> list[_Block]:
                 s, e = _strip_range(buf, content_start, pos)
                 blocks.append(_Block(open_label, s, e))
                 open_label = None
-        pos = line_end + 1
     if open_label is not None:
         raise InvalidUserCredentialsError(
             f"nats: credentials file {name!r}: the '{open_label}' block has no END line; "
@@ -237,6 +243,17 @@ def _check_seed_shape(seed: bytearray, where: str) -> None:
             f"nats: {where} does not hold a valid NKey seed (expected 58 base32 characters "
             "starting with 'S'); regenerate it"
         )
+
+
+def _seed_at(buf: bytearray, start: int, end: int, where: str) -> bytearray:
+    """A copy of the seed in ``buf[start:end]``, checked (and wiped if it is malformed)."""
+    seed = buf[start:end]
+    try:
+        _check_seed_shape(seed, where)
+    except InvalidUserCredentialsError:
+        _wipe(seed)
+        raise
+    return seed
 
 
 def load_creds(path: StrPath) -> tuple[str, bytearray]:
@@ -283,13 +300,7 @@ def load_creds(path: StrPath) -> tuple[str, bytearray]:
                 "line; regenerate the file"
             )
         jwt = buf[jwt_block.start : jwt_block.end].decode("ascii")
-        seed = buf[seed_block.start : seed_block.end]
-        try:
-            _check_seed_shape(seed, f"credentials file {name!r}")
-        except InvalidUserCredentialsError:
-            _wipe(seed)
-            raise
-        return jwt, seed
+        return jwt, _seed_at(buf, seed_block.start, seed_block.end, f"credentials file {name!r}")
     finally:
         _wipe(buf)
 
@@ -326,25 +337,15 @@ def _load_seed_file(path: StrPath) -> bytearray:
         else:
             # A bare seed: the first non-blank line.
             start, end = 0, 0
-            pos = 0
-            while pos < len(buf):
-                nl = buf.find(b"\n", pos)
-                line_end = len(buf) if nl < 0 else nl
+            for pos, line_end in _lines(buf):
                 start, end = _strip_range(buf, pos, line_end)
                 if end > start:
                     break
-                pos = line_end + 1
         if end <= start:
             raise InvalidUserCredentialsError(
                 f"nats: NKey seed file {name!r} is empty; it should hold a seed ('SU...')"
             )
-        seed = buf[start:end]
-        try:
-            _check_seed_shape(seed, f"NKey seed file {name!r}")
-        except InvalidUserCredentialsError:
-            _wipe(seed)
-            raise
-        return seed
+        return _seed_at(buf, start, end, f"NKey seed file {name!r}")
     finally:
         _wipe(buf)
 
@@ -424,13 +425,32 @@ def sign_nonce(seed: bytes | bytearray, nonce: str) -> str:
 # callbacks
 
 
-def _call_token(token: Callable[[], str]) -> str:
+def _call(label: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``; an exception it raises becomes an error naming ``label``, chained."""
     try:
-        value: Any = token()
+        return fn(*args)
     except Exception as exc:
         raise InvalidUserCredentialsError(
-            f"nats: the token callable raised {type(exc).__name__}; see the chained exception"
+            f"nats: {label} raised {type(exc).__name__}; see the chained exception"
         ) from exc
+
+
+def _returned_text(value: Any, name: str, what: str, not_ascii: str) -> str:
+    """What callback ``name`` returned (``what``, as bytes or str) as stripped text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            value = bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidUserCredentialsError(not_ascii) from None
+    if not isinstance(value, str):
+        raise InvalidUserCredentialsError(
+            f"nats: {name} must return {what} as bytes or str, got {type(value).__name__}"
+        )
+    return value.strip()
+
+
+def _call_token(token: Callable[[], str]) -> str:
+    value: Any = _call("the token callable", token)
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     if not isinstance(value, str) or not value:
@@ -441,51 +461,21 @@ def _call_token(token: Callable[[], str]) -> str:
 
 
 def _call_user_jwt_cb(cb: JWTCallback) -> str:
-    try:
-        value: Any = cb()
-    except Exception as exc:
-        raise InvalidUserCredentialsError(
-            f"nats: user_jwt_cb raised {type(exc).__name__}; see the chained exception"
-        ) from exc
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        try:
-            value = bytes(value).decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidUserCredentialsError(
-                "nats: user_jwt_cb returned bytes that are not an ASCII JWT"
-            ) from None
-    if not isinstance(value, str):
-        raise InvalidUserCredentialsError(
-            "nats: user_jwt_cb must return the user JWT as bytes or str, "
-            f"got {type(value).__name__}"
-        )
-    text: str = value.strip()
+    text = _returned_text(
+        _call("user_jwt_cb", cb), "user_jwt_cb", "the user JWT",
+        "nats: user_jwt_cb returned bytes that are not an ASCII JWT",
+    )
     if not text:
         raise InvalidUserCredentialsError("nats: user_jwt_cb returned an empty JWT")
     return text
 
 
 def _call_signature_cb(cb: SignatureCallback, nonce: str) -> str:
-    try:
-        value: Any = cb(nonce)
-    except Exception as exc:
-        raise InvalidUserCredentialsError(
-            f"nats: signature_cb raised {type(exc).__name__}; see the chained exception"
-        ) from exc
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        try:
-            value = bytes(value).decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidUserCredentialsError(
-                "nats: signature_cb must return the base64-encoded signature "
-                "(e.g. base64.b64encode(kp.sign(nonce.encode()))), not raw signature bytes"
-            ) from None
-    if not isinstance(value, str):
-        raise InvalidUserCredentialsError(
-            "nats: signature_cb must return the base64-encoded signature as bytes or str, "
-            f"got {type(value).__name__}"
-        )
-    text: str = value.strip()
+    text = _returned_text(
+        _call("signature_cb", cb, nonce), "signature_cb", "the base64-encoded signature",
+        "nats: signature_cb must return the base64-encoded signature "
+        "(e.g. base64.b64encode(kp.sign(nonce.encode()))), not raw signature bytes",
+    )
     if not text or not _BASE64_RE.fullmatch(text):
         raise InvalidUserCredentialsError(
             "nats: signature_cb must return the base64-encoded signature "
