@@ -29,7 +29,7 @@ def fields(
     token: Any = None,
     nkeys_seed: str | None = None,
     nkeys_seed_str: str | None = None,
-    user_credentials: str | None = None,
+    user_credentials: auth.Credentials | None = None,
     signature_cb: Callable[[str], bytes] | None = None,
     user_jwt_cb: Callable[[], Any] | None = None,
     url: ParseResult = URL,
@@ -353,6 +353,14 @@ def test_load_creds_accepts_pathlike(tmp_path: Path, alice: jh.UserCreds) -> Non
     assert auth.load_creds(path)[0] == alice.jwt
 
 
+def _load_text(tmp_path: Path, text: str) -> tuple[str, bytes]:
+    """``load_creds`` of a file holding ``text``: the JWT and the seed's bytes."""
+    path = tmp_path / "user.creds"
+    path.write_bytes(text.encode())
+    jwt, seed = auth.load_creds(str(path))
+    return jwt, bytes(seed)
+
+
 def test_load_creds_is_tolerant_of_layout(tmp_path: Path, alice: jh.UserCreds) -> None:
     # CRLF, other dash counts, indentation, blank lines inside blocks, no final newline.
     text = (
@@ -364,11 +372,7 @@ def test_load_creds_is_tolerant_of_layout(tmp_path: Path, alice: jh.UserCreds) -
         f"{alice.seed}\r\n"
         "------END USER NKEY SEED------"
     )
-    path = tmp_path / "odd.creds"
-    path.write_bytes(text.encode())
-    jwt, seed = auth.load_creds(str(path))
-    assert jwt == alice.jwt
-    assert bytes(seed) == alice.seed.encode()
+    assert _load_text(tmp_path, text) == (alice.jwt, alice.seed.encode())
 
 
 def test_load_creds_seed_block_first(tmp_path: Path, alice: jh.UserCreds) -> None:
@@ -376,10 +380,7 @@ def test_load_creds_seed_block_first(tmp_path: Path, alice: jh.UserCreds) -> Non
         f"-----BEGIN USER NKEY SEED-----\n{alice.seed}\n------END USER NKEY SEED------\n"
         f"-----BEGIN NATS USER JWT-----\n{alice.jwt}\n------END NATS USER JWT------\n"
     )
-    path = tmp_path / "rev.creds"
-    path.write_text(text)
-    jwt, seed = auth.load_creds(str(path))
-    assert (jwt, bytes(seed)) == (alice.jwt, alice.seed.encode())
+    assert _load_text(tmp_path, text) == (alice.jwt, alice.seed.encode())
 
 
 def test_load_creds_unlabelled_blocks_in_order(tmp_path: Path, alice: jh.UserCreds) -> None:
@@ -388,10 +389,7 @@ def test_load_creds_unlabelled_blocks_in_order(tmp_path: Path, alice: jh.UserCre
         f"-----BEGIN-----\n{alice.jwt}\n-----END-----\n"
         f"-----BEGIN-----\n{alice.seed}\n-----END-----\n"
     )
-    path = tmp_path / "plain.creds"
-    path.write_text(text)
-    jwt, seed = auth.load_creds(str(path))
-    assert (jwt, bytes(seed)) == (alice.jwt, alice.seed.encode())
+    assert _load_text(tmp_path, text) == (alice.jwt, alice.seed.encode())
 
 
 def _creds_error(tmp_path: Path, text: str) -> InvalidUserCredentialsError:
@@ -717,18 +715,7 @@ def test_creds_as_jwt_and_seed_file_pair(tmp_path: Path, alice: jh.UserCreds) ->
     jwt_file.write_text(alice.jwt + "\n")
     seed_file = tmp_path / "user.nk"
     seed_file.write_text(alice.seed)
-    got = auth.connect_auth_fields(
-        user=None,
-        password=None,
-        token=None,
-        nkeys_seed=None,
-        nkeys_seed_str=None,
-        user_credentials=(str(jwt_file), str(seed_file)),
-        signature_cb=None,
-        user_jwt_cb=None,
-        url=URL,
-        nonce=NONCE,
-    )
+    got = fields(user_credentials=(str(jwt_file), str(seed_file)))
     assert got["jwt"] == alice.jwt
     verify(alice.public, NONCE, got["sig"])
 
@@ -738,18 +725,7 @@ def test_jwt_file_may_be_decorated(tmp_path: Path, alice: jh.UserCreds) -> None:
     jwt_file.write_text(
         f"-----BEGIN NATS USER JWT-----\n{alice.jwt}\n------END NATS USER JWT------\n"
     )
-    got = auth.connect_auth_fields(
-        user=None,
-        password=None,
-        token=None,
-        nkeys_seed=None,
-        nkeys_seed_str=None,
-        user_credentials=(str(jwt_file), str(tmp_path / "unused.nk")),
-        signature_cb=None,
-        user_jwt_cb=None,
-        url=URL,
-        nonce=None,
-    )
+    got = fields(user_credentials=(str(jwt_file), str(tmp_path / "unused.nk")), nonce=None)
     assert got == {"jwt": alice.jwt}
 
 
@@ -759,15 +735,4 @@ def test_jwt_file_without_jwt(tmp_path: Path, alice: jh.UserCreds) -> None:
     seed_file = tmp_path / "user.nk"
     seed_file.write_text(alice.seed)
     with pytest.raises(InvalidUserCredentialsError, match="does not hold a JWT"):
-        auth.connect_auth_fields(
-            user=None,
-            password=None,
-            token=None,
-            nkeys_seed=None,
-            nkeys_seed_str=None,
-            user_credentials=(str(jwt_file), str(seed_file)),
-            signature_cb=None,
-            user_jwt_cb=None,
-            url=URL,
-            nonce=NONCE,
-        )
+        fields(user_credentials=(str(jwt_file), str(seed_file)))
