@@ -9,16 +9,13 @@ output is collected by reader threads; one-shot commands run in-process through
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Callable, Optional
+from typing import Callable, Optional
 
 import nkeys  # type: ignore[import-untyped]
 import pytest
@@ -27,91 +24,11 @@ import natsync
 from natsync.cli import main
 from natsync.testing import NatsServer, free_port
 from tests import jwt_helpers as jh
+from tests.cli_support import Proc, run_cli, run_cli_on_tty
 
 WAIT = 15.0  # bound on every wait in this file
-REPO = Path(__file__).resolve().parents[2]
 
 Factory = Callable[..., NatsServer]
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str, stdin: Optional[bytes] = None, env: Optional[dict[str, str]] = None,
-            timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "natsync", *args], input=stdin,
-                          capture_output=True, env=env or cli_env(), timeout=timeout, check=False)
-
-
-class Proc:
-    """``python -m natsync ARGS`` in the background, its output collected line by line."""
-
-    def __init__(self, *args: str, env: Optional[dict[str, str]] = None) -> None:
-        self.p = subprocess.Popen([sys.executable, "-m", "natsync", *args],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env or cli_env())
-        self.out: list[bytes] = []
-        self.err: list[bytes] = []
-        self.cond = threading.Condition()
-        assert self.p.stdout is not None and self.p.stderr is not None
-        self.readers = [threading.Thread(target=self._read, args=(s, dest), daemon=True)
-                        for s, dest in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self.readers:
-            t.start()
-
-    def _read(self, stream: IO[bytes], dest: list[bytes]) -> None:
-        for line in iter(stream.readline, b""):
-            with self.cond:
-                dest.append(line)
-                self.cond.notify_all()
-
-    @property
-    def stdout(self) -> bytes:
-        with self.cond:
-            return b"".join(self.out)
-
-    @property
-    def stderr(self) -> bytes:
-        with self.cond:
-            return b"".join(self.err)
-
-    def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT
-        with self.cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.p.poll() is not None and not any(
-                        t.is_alive() for t in self.readers)):
-                    break
-                self.cond.wait(min(left, 0.2))
-        if not predicate():
-            pytest.fail(f"{what} did not happen; stdout={self.stdout!r} stderr={self.stderr!r}")
-
-    def wait_ready(self) -> None:
-        """Wait for the line the command writes to stderr once its subscription is live."""
-        self.wait_for(lambda: b" on \"" in b"".join(self.err), "the subscription")
-
-    def finish(self) -> int:
-        rc = self.p.wait(timeout=WAIT)
-        for t in self.readers:
-            t.join(WAIT)
-        return rc
-
-    def interrupt(self) -> int:
-        self.p.send_signal(signal.SIGINT)
-        return self.finish()
-
-    def kill(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(timeout=WAIT)
-        for stream in (self.p.stdout, self.p.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.fixture
@@ -479,33 +396,9 @@ def test_version_and_module_entry_point() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_bench_draws_a_progress_bar_on_a_terminal(nats_server: NatsServer) -> None:
     """On a real terminal (a pty) the progress is one line redrawn in place."""
-    import pty
-
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.Popen(
-            [sys.executable, "-m", "natsync", "-s", nats_server.url, "bench", "tty.bench",
-             "--pub", "1", "--sub", "1", "--msgs", "200000", "--size", "16"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=cli_env())
-        os.close(slave)
-        slave = -1
-        chunks: list[bytes] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        out, _ = p.communicate(timeout=60)
-    finally:
-        if slave != -1:
-            os.close(slave)
-        os.close(master)
-    assert p.returncode == 0, b"".join(chunks)[-2000:]
-    tty_text = b"".join(chunks).decode(errors="replace")
+    code, out, tty_text = run_cli_on_tty("-s", nats_server.url, "bench", "tty.bench", "--pub", "1",
+                                         "--sub", "1", "--msgs", "200000", "--size", "16")
+    assert code == 0, tty_text[-2000:]
     # redrawn in place: a carriage return not followed by the newline the pty adds to "\n"
     assert re.search(r"\r(?!\n)", tty_text), tty_text[-500:]
     assert "bench: 20%" not in tty_text  # not the plain lines of a pipe

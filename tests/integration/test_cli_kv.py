@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-import os
-import queue
-import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import pytest
 
@@ -18,94 +11,82 @@ import natsync
 from natsync.cli import main
 from natsync.js import errors as js_errors
 from natsync.testing import NatsServer
-
-WAIT = 20.0
-REPO = Path(__file__).resolve().parents[2]
-_names = itertools.count(1)
+from tests.cli_support import Proc
+from tests.js_support import bucket_name
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
-def bucket_name() -> str:
-    return f"cli{next(_names)}"
-
-
-def kv_cli(server: NatsServer, capsys: Any, *args: str) -> tuple[int, str, str]:
-    code = main(["-s", server.url, "kv", *args])
+def kv_cli(js_server: NatsServer, capsys: Any, *args: str) -> tuple[int, str, str]:
+    code = main(["-s", js_server.url, "kv", *args])
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_kv_needs_an_action(server: NatsServer, capsys: Any) -> None:
-    code, _, err = kv_cli(server, capsys)
+def test_kv_needs_an_action(js_server: NatsServer, capsys: Any) -> None:
+    code, _, err = kv_cli(js_server, capsys)
     assert code == 2 and "ACTION" in err
-    code, _, err = kv_cli(server, capsys, "frobnicate")
+    code, _, err = kv_cli(js_server, capsys, "frobnicate")
     assert code == 2 and "invalid choice" in err
 
 
-def test_add_shows_the_bucket(server: NatsServer, capsys: Any) -> None:
+def test_add_shows_the_bucket(js_server: NatsServer, capsys: Any) -> None:
     name = bucket_name()
-    code, out, err = kv_cli(server, capsys, "add", name, "--history", "5", "--ttl", "1h",
+    code, out, err = kv_cli(js_server, capsys, "add", name, "--history", "5", "--ttl", "1h",
                             "--max-value-size", "1024", "--storage", "memory", "--description", "cfg")
     assert code == 0, err
     assert f"Key-Value bucket {name}" in out
     for line in ("History:         5", "TTL:             3600s", "Storage:         memory",
                  "Max value size:  1,024 bytes", "Description:     cfg", f"Stream:          KV_{name}"):
         assert line in out
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         status = nc.jetstream().key_value(name).status()
         assert (status.history, status.ttl) == (5, 3600.0)
-    code, _, err = kv_cli(server, capsys, "add", "bad.name")
+    code, _, err = kv_cli(js_server, capsys, "add", "bad.name")
     assert code == 1 and "invalid bucket name 'bad.name'" in err
-    code, _, err = kv_cli(server, capsys, "add", name, "--history", "65")
+    code, _, err = kv_cli(js_server, capsys, "add", name, "--history", "65")
     assert code == 1 and "64" in err
 
 
-def test_put_get_and_raw(server: NatsServer, capsys: Any, monkeypatch: Any) -> None:
+def test_put_get_and_raw(js_server: NatsServer, capsys: Any, monkeypatch: Any) -> None:
     name = bucket_name()
-    assert kv_cli(server, capsys, "add", name, "--history", "5")[0] == 0
-    code, out, err = kv_cli(server, capsys, "put", name, "db.url", "postgres://db")
+    assert kv_cli(js_server, capsys, "add", name, "--history", "5")[0] == 0
+    code, out, err = kv_cli(js_server, capsys, "put", name, "db.url", "postgres://db")
     assert (code, out) == (0, "postgres://db\n"), err
-    code, out, err = kv_cli(server, capsys, "get", name, "db.url")
+    code, out, err = kv_cli(js_server, capsys, "get", name, "db.url")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith(f"{name} > db.url revision: 1 created @ ")
     assert lines[1:] == ["", "postgres://db"]
-    assert kv_cli(server, capsys, "get", name, "db.url", "--raw")[1] == "postgres://db\n"
+    assert kv_cli(js_server, capsys, "get", name, "db.url", "--raw")[1] == "postgres://db\n"
 
     # VALUE from stdin
     class Stdin:
         buffer = __import__("io").BytesIO(b"from stdin")
 
     monkeypatch.setattr(sys, "stdin", Stdin)
-    assert kv_cli(server, capsys, "put", name, "db.url")[0] == 0
-    assert kv_cli(server, capsys, "get", name, "db.url", "--raw")[1] == "from stdin\n"
-    assert kv_cli(server, capsys, "get", name, "db.url", "--revision", "1", "--raw")[1] == "postgres://db\n"
+    assert kv_cli(js_server, capsys, "put", name, "db.url")[0] == 0
+    assert kv_cli(js_server, capsys, "get", name, "db.url", "--raw")[1] == "from stdin\n"
+    assert kv_cli(js_server, capsys, "get", name, "db.url", "--revision", "1", "--raw")[1] == "postgres://db\n"
 
-    code, _, err = kv_cli(server, capsys, "get", name, "nothing")
+    code, _, err = kv_cli(js_server, capsys, "get", name, "nothing")
     assert code == 1 and f"key 'nothing' is not set in bucket '{name}'" in err
-    code, _, err = kv_cli(server, capsys, "get", "nobucket", "k")
+    code, _, err = kv_cli(js_server, capsys, "get", "nobucket", "k")
     assert code == 1 and "no bucket 'nobucket': create it with natsync kv add nobucket" in err
-    code, _, err = kv_cli(server, capsys, "put", name, "bad..key", "v")
+    code, _, err = kv_cli(js_server, capsys, "put", name, "bad..key", "v")
     assert code == 1 and "invalid key 'bad..key'" in err
 
 
-def test_ls(server: NatsServer, capsys: Any) -> None:
+def test_ls(js_server: NatsServer, capsys: Any) -> None:
     first, second = bucket_name(), bucket_name()
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         js = nc.jetstream()
         js.create_key_value(bucket=first, history=3, description="first one").put("k", b"v")
         js.create_key_value(bucket=second)
         js.add_stream(name="not_a_bucket", subjects=["nab.>"])
-    code, out, err = kv_cli(server, capsys, "ls", "--names")
+    code, out, err = kv_cli(js_server, capsys, "ls", "--names")
     assert code == 0, err
     names = out.split()
     assert first in names and second in names and "not_a_bucket" not in names
-    code, out, err = kv_cli(server, capsys, "ls")
+    code, out, err = kv_cli(js_server, capsys, "ls")
     assert code == 0, err
     header, *rows = out.splitlines()
     assert header.split() == ["Bucket", "Values", "Size", "History", "TTL", "Description"]
@@ -113,38 +94,38 @@ def test_ls(server: NatsServer, capsys: Any) -> None:
     assert row[1] == "1" and row[4] == "3" and row[5] == "forever" and row[6:] == ["first", "one"]
 
 
-def test_del_key_and_rm_bucket(server: NatsServer, capsys: Any) -> None:
+def test_del_key_and_rm_bucket(js_server: NatsServer, capsys: Any) -> None:
     name = bucket_name()
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         kv = nc.jetstream().create_key_value(bucket=name)
         kv.put("k", b"v")
-        code, out, err = kv_cli(server, capsys, "del", name, "k")
+        code, out, err = kv_cli(js_server, capsys, "del", name, "k")
         assert (code, out) == (0, f"Deleted key k in bucket {name}\n"), err
         with pytest.raises(js_errors.KeyNotFoundError) as info:
             kv.get("k")
         assert info.value.op == "DEL"
-        code, _, err = kv_cli(server, capsys, "get", name, "k")
+        code, _, err = kv_cli(js_server, capsys, "get", name, "k")
         assert code == 1 and "was deleted" in err
         # the whole bucket only with -f
-        code, _, err = kv_cli(server, capsys, "rm", name)
+        code, _, err = kv_cli(js_server, capsys, "rm", name)
         assert code == 1 and "add -f" in err
         nc.jetstream().key_value(name)  # still there
-        code, out, err = kv_cli(server, capsys, "rm", name, "-f")
+        code, out, err = kv_cli(js_server, capsys, "rm", name, "-f")
         assert (code, out) == (0, f"Deleted bucket {name}\n"), err
         with pytest.raises(js_errors.BucketNotFoundError):
             nc.jetstream().key_value(name)
-        code, _, err = kv_cli(server, capsys, "del", name, "-f")
+        code, _, err = kv_cli(js_server, capsys, "del", name, "-f")
         assert code == 1 and f"no bucket '{name}'" in err
 
 
-def test_history(server: NatsServer, capsys: Any) -> None:
+def test_history(js_server: NatsServer, capsys: Any) -> None:
     name = bucket_name()
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         kv = nc.jetstream().create_key_value(bucket=name, history=5)
         kv.put("k", b"one")
         kv.put("k", b"two")
         kv.delete("k")
-    code, out, err = kv_cli(server, capsys, "history", name, "k")
+    code, out, err = kv_cli(js_server, capsys, "history", name, "k")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == f"History for {name} > k"
@@ -152,59 +133,17 @@ def test_history(server: NatsServer, capsys: Any) -> None:
     rows = [line.split() for line in lines[2:]]
     assert [(r[0], r[1], r[2]) for r in rows] == [("k", "1", "PUT"), ("k", "2", "PUT"), ("k", "3", "DEL")]
     assert rows[0][-2:] == ["3", "one"] and rows[2][-1] == "0"
-    code, _, err = kv_cli(server, capsys, "history", name, "never")
+    code, _, err = kv_cli(js_server, capsys, "history", name, "never")
     assert code == 1 and "no history" in err
 
 
-class Proc:
-    """``python -m natsync ARGS`` in the background; its stdout lines in a queue."""
-
-    def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-        self.p = subprocess.Popen([sys.executable, "-m", "natsync", *args], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.lines: queue.Queue[Optional[str]] = queue.Queue()
-        self.err: List[str] = []
-        assert self.p.stdout is not None and self.p.stderr is not None
-        out, err = self.p.stdout, self.p.stderr
-        self.threads = [threading.Thread(target=self._read, args=(out,), daemon=True),
-                        threading.Thread(target=lambda: self.err.extend(
-                            line.decode() for line in iter(err.readline, b"")), daemon=True)]
-        for t in self.threads:
-            t.start()
-
-    def _read(self, stream: Any) -> None:
-        for line in iter(stream.readline, b""):
-            self.lines.put(line.decode().rstrip("\n"))
-        self.lines.put(None)
-
-    def line(self) -> Optional[str]:
-        try:
-            return self.lines.get(timeout=WAIT)
-        except queue.Empty:
-            self.p.kill()
-            pytest.fail(f"no output within {WAIT}s; stderr: {''.join(self.err)}")
-
-    def finish(self) -> int:
-        try:
-            code = self.p.wait(timeout=WAIT)
-        finally:
-            if self.p.poll() is None:
-                self.p.kill()
-                self.p.wait()
-        for t in self.threads:
-            t.join(timeout=WAIT)
-        return code
-
-
-def test_watch(server: NatsServer, capsys: Any) -> None:
+def test_watch(js_server: NatsServer, capsys: Any) -> None:
     name = bucket_name()
-    with natsync.connect(server.url) as nc:
+    with natsync.connect(js_server.url) as nc:
         kv = nc.jetstream().create_key_value(bucket=name)
         kv.put("cfg.a", b"1")
         kv.put("other", b"x")
-        watch = Proc("-s", server.url, "kv", "watch", name, "cfg.>", "--count", "3")
+        watch = Proc("-s", js_server.url, "kv", "watch", name, "cfg.>", "--count", "3")
         try:
             first = watch.line()
             assert first is not None and first.endswith(f"PUT {name} > cfg.a: 1")
@@ -216,6 +155,6 @@ def test_watch(server: NatsServer, capsys: Any) -> None:
             line = watch.line()
             assert line is not None and line.endswith(f"DEL {name} > cfg.a")
             assert watch.line() is None  # exits after --count 3
+            assert watch.finish() == 0, watch.stderr
         finally:
-            code = watch.finish()
-        assert code == 0, watch.err
+            watch.kill()

@@ -27,6 +27,7 @@ import pytest
 import natsync
 from natsync import errors
 from natsync.testing import NatsServer, free_port
+from tests.cli_support import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "examples"
@@ -36,12 +37,7 @@ RUN_TIMEOUT = 30.0  # bound on each script run
 
 
 def _env() -> Dict[str, str]:
-    env = dict(os.environ)
-    # Run from the source tree even when natsync is not installed.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"  # lines reach the test as they are printed
-    env.pop("NATS_URL", None)
-    return env
+    return cli_env(PYTHONUNBUFFERED="1")  # lines reach the test as they are printed
 
 
 def run(name: str, *args: str, env: Optional[Dict[str, str]] = None) -> Tuple[int, str, str]:

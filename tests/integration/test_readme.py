@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import os
 import re
 import ssl
 import subprocess
@@ -40,6 +39,7 @@ import natsync
 from natsync import errors
 from natsync.options import Options
 from natsync.testing import NatsServer, free_port
+from tests.cli_support import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -106,14 +106,6 @@ def section(title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README_TEXT, re.M | re.S)
     assert match, f"README.md has no section '## {title}'"
     return match.group(1)
-
-
-def _env(**extra: str) -> Dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("NATS_URL", None)
-    env.update(extra)
-    return env
 
 
 # --------------------------------------------------------------------------- servers
@@ -251,7 +243,7 @@ def run_python(block: Block, code: str, cwd: Path) -> str:
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
-        env=_env(),
+        env=cli_env(),
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, (
@@ -266,7 +258,7 @@ def run_pytest(block: Block, cwd: Path) -> str:
     module.write_text(block.code, encoding="utf-8")
     (cwd / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     # Only natsync's plugin: the same whether or not natsync is installed.
-    env = _env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    env = cli_env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "natsync.testing.plugin",
          "-p", "no:cacheprovider", module.name],
@@ -328,7 +320,7 @@ def test_two_commands_block_is_exact() -> None:
     assert re.search(r"^test = \[", pyproject, re.M)
     assert re.search(r'^natsync = "natsync\.cli:main"', pyproject, re.M)
     proc = subprocess.run([sys.executable, "-m", "natsync", "demo", "--help"],
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT, env=_env())
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env())
     assert proc.returncode == 0, proc.stderr
 
 
@@ -371,7 +363,7 @@ def test_examples_named_in_readme_exist() -> None:
 
 def _cli_help(command: Optional[str]) -> str:
     args = [sys.executable, "-m", "natsync"] + ([command, "--help"] if command else ["--help"])
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=_env())
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cli_env())
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
