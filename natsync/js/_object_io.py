@@ -18,7 +18,7 @@ from ._object_codec import decode_digest
 from .api import ObjectInfo
 from .errors import BadObjectMetaError, DigestMismatchError
 
-__all__ = ["ObjectReader", "source_chunks"]
+__all__ = ["ObjectReader", "PutDigest", "source_chunks"]
 
 PutSource = Union[bytes, bytearray, memoryview, str, Any]
 
@@ -38,6 +38,49 @@ def check_source(data: object) -> None:
         f"nats: invalid type for object store: put takes bytes, str or a readable binary "
         f"file, not {type(data).__name__}"
     )
+
+
+class PutDigest:
+    """The SHA-256 of what a put sent, computed while the put waits for acks.
+
+    :meth:`add` only notes a chunk; :meth:`catch_up` hashes what was noted, and the
+    put calls it just before it blocks on a full window, so hashing fills time the
+    put would spend waiting on the server. Chunks of one ``bytes`` object are hashed
+    as one span (one GIL release for the whole window, not one per chunk); other
+    chunks are kept until hashed, at most a window of them."""
+
+    def __init__(self, whole: Optional[bytes]) -> None:
+        self._sha = hashlib.sha256()
+        self._whole = None if whole is None else memoryview(whole)
+        self._done = 0  # bytes of ``whole`` hashed
+        self._sent = 0  # bytes of ``whole`` noted
+        self._chunks: List[Any] = []
+        self._noted = 0  # bytes noted and not hashed yet
+
+    def add(self, chunk: Any) -> None:
+        self._noted += len(chunk)
+        if self._whole is not None:
+            self._sent += len(chunk)
+        else:
+            self._chunks.append(chunk)
+
+    def catch_up(self, at_least: int = 0) -> None:
+        """Hash what was noted, if it is at least ``at_least`` bytes."""
+        if self._noted < at_least or not self._noted:
+            return
+        self._noted = 0
+        if self._whole is not None:
+            if self._sent > self._done:
+                self._sha.update(self._whole[self._done:self._sent])
+                self._done = self._sent
+            return
+        for chunk in self._chunks:
+            self._sha.update(chunk)
+        self._chunks.clear()
+
+    def digest(self) -> bytes:
+        self.catch_up()
+        return self._sha.digest()
 
 
 def source_chunks(data: PutSource, chunk_size: int) -> Iterator[Union[bytes, memoryview]]:

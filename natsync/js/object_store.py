@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import datetime
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Deque, List, Optional, Protocol, cast
@@ -36,7 +35,7 @@ from ._object_codec import (
     meta_subject,
     normalize_headers,
 )
-from ._object_io import ObjectReader, PutSource, check_source, source_chunks
+from ._object_io import ObjectReader, PutDigest, PutSource, check_source, source_chunks
 from ._object_watch import ObjectWatcher, iso_time
 from .api import ObjectInfo, ObjectLink, ObjectMeta, ObjectMetaOptions, ObjectStoreConfig
 from .errors import (
@@ -73,6 +72,8 @@ __all__ = [
 
 #: Chunk acks awaited at most at once by a put: 32 chunks of 128 KiB keep 4 MiB in flight.
 PUT_WINDOW = 32
+#: A put hashes what it sent in spans of at least this many bytes.
+HASH_SPAN = 1024 * 1024
 ROLLUP_HEADERS = {"Nats-Rollup": "sub"}
 #: The subscription of a get holds at most this much; the server's flow control keeps
 #: what it sends in flight below 32 MiB, so nothing is dropped.
@@ -261,9 +262,8 @@ class ObjectStore:
             options=opts,
             metadata=meta.metadata,
         )
-        # hashlib releases the GIL on a chunk, so hashing overlaps the other threads' I/O;
-        # a helper thread for it measured slower (GIL hand-offs), so it runs here.
-        digest = hashlib.sha256()
+        # hashed while waiting for acks (a helper thread measured slower: GIL hand-offs)
+        digest = PutDigest(data if isinstance(data, bytes) else None)
         size = chunks = 0
         window: Deque[concurrent.futures.Future[Any]] = collections.deque()
         try:
@@ -271,11 +271,14 @@ class ObjectStore:
                 # publish takes any bytes-like payload; a view of the caller's bytes
                 # is framed without a copy of its own
                 window.append(self._js.publish_async(subject, cast(bytes, chunk)))
-                digest.update(chunk)
+                digest.add(chunk)
                 size += len(chunk)
                 chunks += 1
-                while len(window) >= PUT_WINDOW:
-                    self._await_ack(window.popleft())
+                if len(window) >= PUT_WINDOW:
+                    digest.catch_up(HASH_SPAN)  # spans, not a GIL round trip per chunk
+                    while len(window) >= PUT_WINDOW:
+                        self._await_ack(window.popleft())
+            digest.catch_up()
             while window:
                 self._await_ack(window.popleft())
         except BaseException as exc:
