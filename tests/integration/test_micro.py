@@ -14,6 +14,7 @@ import pytest
 import natsync
 from natsync import errors, micro
 from natsync.testing import NatsServer
+from tests.conn_events import Events
 
 WAIT = 20.0  # bound on every wait in this file (a shared, noisy machine)
 
@@ -156,15 +157,8 @@ def test_a_slow_endpoint_does_not_hold_up_another(nc: natsync.Client,
 
 
 def test_errors_are_answered_counted_and_reported(connect: Callable[..., natsync.Client]) -> None:
-    reported: List[BaseException] = []
-    got_all = threading.Condition()
-
-    def error_cb(exc: BaseException) -> None:
-        with got_all:
-            reported.append(exc)
-            got_all.notify_all()
-
-    snc = connect(error_cb=error_cb)
+    events = Events()
+    snc = connect(error_cb=events.error_cb)
 
     def handler(req: micro.Request) -> None:
         kind = req.data
@@ -197,23 +191,16 @@ def test_errors_are_answered_counted_and_reported(connect: Callable[..., natsync
     ep = svc.stats().endpoints[0]
     assert (ep.num_requests, ep.num_errors) == (14, 9)
     assert ep.last_error == "503:busy"  # the last error, though later requests succeeded
-    with got_all:  # the five that raised reached error_cb; the service went on
-        assert got_all.wait_for(lambda: len(reported) == 5, WAIT)
-    assert [type(e) for e in reported] == [micro.ServiceError] * 3 + [KeyError] * 2
+    # the five that raised reached error_cb; the service went on
+    events.wait_for(lambda: len(events.errors) == 5, "five errors reported")
+    assert [type(e) for e in events.errors] == [micro.ServiceError] * 3 + [KeyError] * 2
     assert rnc.request("e", b"ok", timeout=WAIT).data == b"fine"
     svc.stop()
 
 
 def test_last_error_and_error_cb(connect: Callable[..., natsync.Client]) -> None:
-    reported: List[BaseException] = []
-    cond = threading.Condition()
-
-    def error_cb(exc: BaseException) -> None:
-        with cond:
-            reported.append(exc)
-            cond.notify_all()
-
-    snc = connect(error_cb=error_cb)
+    events = Events()
+    snc = connect(error_cb=events.error_cb)
 
     def handler(req: micro.Request) -> None:
         if req.data == b"raise":
@@ -232,9 +219,9 @@ def test_last_error_and_error_cb(connect: Callable[..., natsync.Client]) -> None
         rnc.request("e", b"boom", timeout=WAIT)
         ep = svc.stats().endpoints[0]
         assert ep.last_error == "500:RuntimeError('boom')" and ep.num_errors == 3
-        with cond:
-            assert cond.wait_for(lambda: len(reported) == 2, WAIT)
+        events.wait_for(lambda: len(events.errors) == 2, "two errors reported")
         # raised errors reach error_cb as raised; respond_error is an answer, not a failure
+        reported = events.errors
         assert isinstance(reported[0], micro.ServiceError) and repr(reported[0]) == "409:conflict"
         assert isinstance(reported[1], RuntimeError)
         # the service goes on
