@@ -27,8 +27,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from ._cli_common import add_command_with_actions, whole
 from ._cli_common import duration as _duration
-from ._cli_common import whole
 from .cli import CliError, connect
 
 __all__ = ["register", "run", "run_bench", "add_bench_options"]
@@ -47,16 +47,9 @@ _positive = whole(1)
 
 def register(subs: Any, add_connection_options: Callable[..., None]) -> None:
     """Add ``stream`` and ``consumer`` to the ``natsync`` subparsers ``subs``."""
-    stream = subs.add_parser("stream", help="manage JetStream streams (ls, info, add, rm, purge, view)",
-                             description="JetStream streams, as `nats stream` has them.")
-    add_connection_options(stream, top=False)
-    sacts = stream.add_subparsers(dest="js_action", metavar="ACTION")
-    sacts.required = True
-
-    def sact(name: str, text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = sacts.add_parser(name, help=text, description=text)
-        add_connection_options(p, top=False)
-        return p
+    sact = add_command_with_actions(
+        subs, "stream", "manage JetStream streams (ls, info, add, rm, purge, view)",
+        "JetStream streams, as `nats stream` has them.", "js_action", add_connection_options)
 
     p = sact("ls", "list the streams")
     p.add_argument("--names", action="store_true", help="print only the names")
@@ -94,15 +87,12 @@ def register(subs: Any, add_connection_options: Callable[..., None]) -> None:
                    help="start at this sequence (default: the first)")
     p.add_argument("--subject", default=None, help="only messages on this subject (a filter)")
 
-    consumer = subs.add_parser("consumer", help="manage JetStream consumers (ls, info, add, rm, next)",
-                               description="JetStream consumers, as `nats consumer` has them.")
-    add_connection_options(consumer, top=False)
-    cacts = consumer.add_subparsers(dest="js_action", metavar="ACTION")
-    cacts.required = True
+    consumer_action = add_command_with_actions(
+        subs, "consumer", "manage JetStream consumers (ls, info, add, rm, next)",
+        "JetStream consumers, as `nats consumer` has them.", "js_action", add_connection_options)
 
     def cact(name: str, text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = cacts.add_parser(name, help=text, description=text)
-        add_connection_options(p, top=False)
+        p = consumer_action(name, text)
         p.add_argument("stream", metavar="STREAM")
         return p
 

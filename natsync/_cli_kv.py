@@ -22,8 +22,10 @@ import sys
 from typing import Any, Callable, Dict, Optional
 
 from . import errors
+from ._cli_common import add_command_with_actions, whole
 from ._cli_common import duration as _duration
-from ._cli_common import whole
+from ._cli_common import say as _say
+from ._cli_common import write_stdout as _out
 from .cli import CliError, connect
 
 __all__ = ["register", "run"]
@@ -31,36 +33,15 @@ __all__ = ["register", "run"]
 ACTIONS = ("add", "ls", "put", "get", "del", "rm", "history", "watch")
 
 
-def _out(data: bytes) -> None:
-    out = sys.stdout
-    out.flush()
-    buf = getattr(out, "buffer", None)
-    if buf is not None:
-        buf.write(data)
-        buf.flush()
-    else:
-        out.write(data.decode("utf-8", "replace"))
-        out.flush()
-
-
-def _say(text: str) -> None:
-    _out(text.encode("utf-8", "replace") + b"\n")
 
 _whole = whole(1)
 
 
 def register(subs: Any, add_connection_options: Callable[..., None]) -> None:
     """Add ``kv`` and its actions to the ``natsync`` subparsers ``subs``."""
-    kv = subs.add_parser("kv", help="use Key/Value buckets (add, ls, put, get, del, history, watch, rm)",
-                         description="Key/Value buckets on JetStream, as `nats kv` has them.")
-    add_connection_options(kv, top=False)
-    actions = kv.add_subparsers(dest="kv_action", metavar="ACTION")
-    actions.required = True  # `natsync kv` alone is a usage error (exit status 2)
-
-    def act(name: str, help_text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = actions.add_parser(name, help=help_text, description=help_text)
-        add_connection_options(p, top=False)
-        return p
+    act = add_command_with_actions(
+        subs, "kv", "use Key/Value buckets (add, ls, put, get, del, history, watch, rm)",
+        "Key/Value buckets on JetStream, as `nats kv` has them.", "kv_action", add_connection_options)
 
     p = act("add", "create a bucket (or show the one that exists with that configuration)")
     p.add_argument("bucket", metavar="BUCKET")

@@ -28,6 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from . import _cli_micro, errors
 from ._cli_common import CliError, format_duration, whole
 from ._cli_common import duration as _seconds
+from ._cli_common import say as _say
+from ._cli_common import write_stdout as _write
 from ._version import __version__
 from .nuid import next_nuid
 
@@ -177,24 +179,6 @@ class HeaderTemplate:
 
 
 # --------------------------------------------------------------------------- output
-
-
-def _write(data: bytes) -> None:
-    """Write bytes to stdout unchanged (binary payloads stay intact) and flush."""
-    out = sys.stdout
-    out.flush()
-    buf = getattr(out, "buffer", None)
-    if buf is not None:
-        buf.write(data)
-        buf.flush()
-    else:  # a text-only stream (some test runners): decode for it
-        out.write(data.decode("utf-8", "replace"))
-        out.flush()
-
-
-def _say(text: str) -> None:
-    """One line of text to stdout."""
-    _write(text.encode("utf-8", "replace") + b"\n")
 
 
 def _note(text: str) -> None:
