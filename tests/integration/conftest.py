@@ -14,7 +14,7 @@ import pytest
 
 import natsync
 from natsync.js.kv import KeyValue
-from natsync.testing import NatsServer
+from natsync.testing import NatsCluster, NatsServer
 from tests.js_support import WAIT, bucket_name
 
 
@@ -23,6 +23,18 @@ def js_server() -> Iterator[NatsServer]:
     """One nats-server with JetStream (store in a temp dir) for each test module."""
     with NatsServer(jetstream=True) as srv:
         yield srv
+
+
+@pytest.fixture
+def js_cluster() -> Iterator[NatsCluster]:
+    """A new 3-node JetStream cluster for the test, its meta leader elected."""
+    cluster = NatsCluster(3, jetstream=True)
+    try:
+        cluster.start()
+        cluster.wait_for_jetstream(60.0)
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -18,22 +18,6 @@ from natsync.js.errors import InvalidArgumentError
 from natsync.testing import NatsServer
 
 WAIT = 20.0
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[NatsServer]:
-    with NatsServer(jetstream=True) as srv:
-        yield srv
-
-
-@pytest.fixture
-def nc(server: NatsServer) -> Iterator[natsync.Client]:
-    errs: List[BaseException] = []
-    c = natsync.connect(server.url, error_cb=errs.append)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def uniq(prefix: str) -> str:
@@ -123,11 +107,11 @@ def test_fetch_returns_what_arrived_and_an_empty_batch_is_not_an_error(nc: natsy
     assert list(by_bytes) == []
 
 
-def test_bad_input_raises_before_any_request(server: NatsServer, nc: natsync.Client) -> None:
+def test_bad_input_raises_before_any_request(js_server: NatsServer, nc: natsync.Client) -> None:
     js = jetstream.new(nc)
     st = stream_with(js, 0)
     c = st.create_consumer(name="w")
-    sniff = PullSniffer(server, st.name, "w")
+    sniff = PullSniffer(js_server, st.name, "w")
     try:
         for kwargs in (dict(max_messages=5, max_bytes=100), dict(max_wait=0.5),
                        dict(max_wait=10, heartbeat=6), dict(max_wait=0)):
@@ -149,13 +133,13 @@ def test_bad_input_raises_before_any_request(server: NatsServer, nc: natsync.Cli
         sniff.close()
 
 
-def test_messages_refill_threshold_keeps_pull_requests_few(server: NatsServer,
+def test_messages_refill_threshold_keeps_pull_requests_few(js_server: NatsServer,
                                                             nc: natsync.Client) -> None:
     n, batch = 10_000, 200
     js = jetstream.new(nc)
     st = stream_with(js, n)
     c = st.create_consumer(name="w", ack_policy="explicit")
-    sniff = PullSniffer(server, st.name, "w")
+    sniff = PullSniffer(js_server, st.name, "w")
     seen = set()
     try:
         with c.messages(max_messages=batch) as msgs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Callable, TypeVar
 
 import pytest
@@ -19,17 +18,6 @@ WAIT = 60.0
 T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def js_cluster() -> Iterator[NatsCluster]:
-    cluster = NatsCluster(3, jetstream=True)
-    try:
-        cluster.start()
-        cluster.wait_for_jetstream(WAIT)
-        yield cluster
-    finally:
-        cluster.close()
 
 
 def _stream_leader(js: object, name: str) -> str:

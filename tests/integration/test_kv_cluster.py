@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
@@ -19,17 +18,6 @@ pytestmark = pytest.mark.slow
 
 _TRANSIENT = (core_errors.TimeoutError, jse.NoStreamResponseError, jse.ServiceUnavailableError,
               core_errors.ConnectionReconnectingError)
-
-
-@pytest.fixture
-def js_cluster() -> Iterator[NatsCluster]:
-    cluster = NatsCluster(3, jetstream=True)
-    try:
-        cluster.start()
-        cluster.wait_for_jetstream(WAIT)
-        yield cluster
-    finally:
-        cluster.close()
 
 
 def _until(what: str, attempt: Callable[[], Any]) -> Any:
