@@ -30,6 +30,18 @@ def natsync_threads() -> List[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("natsync-") and t.is_alive()]
 
 
+def assert_no_thread_left(before: List[threading.Thread]) -> None:
+    """connect() failed: it must not leave a natsync thread behind (a short grace
+    for a thread that is already on its way out)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        left = [t for t in natsync_threads() if t not in before]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert not left, f"connect() failed but left threads behind: {[t.name for t in left]}"
+
+
 def wait_for(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
     """Poll a client-side condition that has no event to wait on."""
     deadline = time.monotonic() + timeout

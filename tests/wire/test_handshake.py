@@ -13,22 +13,10 @@ import pytest
 import natsync
 from natsync import errors
 from natsync._version import __version__
-from tests.wire.conftest import Clients, Events, natsync_threads, wait_for
+from tests.wire.conftest import Clients, Events, assert_no_thread_left, natsync_threads, wait_for
 from tests.wire.fakeserver import FakeConn, FakeServer
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def _assert_no_thread_left(before: List[threading.Thread]) -> None:
-    """connect() failed: it must not leave a natsync thread behind (a short grace
-    for a thread that is already on its way out)."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        left = [t for t in natsync_threads() if t not in before]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not left, f"connect() failed but left threads behind: {[t.name for t in left]}"
 
 
 # ---------------------------------------------------------------- 1. first bytes
@@ -191,7 +179,7 @@ def test_not_nats_first_line_is_protocol_error(
     assert took < 4.0, f"ProtocolError came only after {took:.1f}s (waited for the timeout?)"
     assert str(ei.value).startswith("nats:")
     assert nc.is_closed
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
     # the client hung up and sent nothing (no CONNECT to a non-NATS server)
     conn.wait_eof()
     assert conn.received == b""
@@ -206,7 +194,7 @@ def test_garbage_instead_of_pong_is_protocol_error(
     with pytest.raises(errors.ProtocolError):
         nc.connect(fake_server.url, connect_timeout=5.0)
     conn: FakeConn = bg.result()
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
     conn.wait_eof()
     assert conn.ops() == ["CONNECT", "PING"]
 
@@ -220,7 +208,7 @@ def test_info_split_across_reads_then_closed(fake_server: FakeServer, clients: C
         nc.connect(fake_server.url, connect_timeout=5.0)
     bg.result()
     assert not isinstance(ei.value, errors.TimeoutError), ei.value
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 # ---------------------------------------------------------------- 3. silent server
@@ -245,7 +233,7 @@ def test_server_never_sends_info_times_out(fake_server: FakeServer, clients: Cli
     assert "INFO" in str(exc) or "timed out" in str(exc)
     conn: FakeConn = bg.result()
     assert conn.received == b""
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_server_never_sends_pong_times_out(fake_server: FakeServer, clients: Clients) -> None:
@@ -255,7 +243,7 @@ def test_server_never_sends_pong_times_out(fake_server: FakeServer, clients: Cli
     _expect_connect_timeout(nc, fake_server.url, 0.5)
     conn: FakeConn = bg.result()
     assert conn.ops() == ["CONNECT", "PING"]
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_silent_server_with_retry_keeps_trying_then_closes_cleanly(
@@ -300,7 +288,7 @@ def test_authorization_violation_in_handshake(
     assert "wrong" not in str(exc), "the password leaked into the error message"
     assert conn.frames[0].connect_fields()["user"] == "alice"
     assert nc.is_closed
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_authorization_violation_with_retry_is_reported_and_retried(
@@ -350,7 +338,7 @@ def test_info_and_err_in_one_packet_reports_the_server_error(
         f"expected the server's -ERR (ServerError, 'maximum connections exceeded'); got {exc!r}")
     assert isinstance(exc, errors.ServerError)
     assert "maximum connections" in str(exc).lower()
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_info_then_err_in_separate_packets_reports_the_server_error(
@@ -385,7 +373,7 @@ def test_server_requires_tls_but_speaks_plain(fake_server: FakeServer, clients: 
     conn: FakeConn = bg.result()
     hello = conn.received
     assert hello[:1] == b"\x16" and hello[1:2] == b"\x03", f"not a TLS record: {hello[:8]!r}"
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_tls_url_but_server_has_no_tls(fake_server: FakeServer, clients: Clients) -> None:
@@ -397,7 +385,7 @@ def test_tls_url_but_server_has_no_tls(fake_server: FakeServer, clients: Clients
     conn: FakeConn = bg.result()
     assert conn.received == b""  # no CONNECT (and no credentials) in clear text
     assert "TLS" in str(ei.value)
-    _assert_no_thread_left(before)
+    assert_no_thread_left(before)
 
 
 def test_close_during_a_reconnect_handshake_is_prompt(

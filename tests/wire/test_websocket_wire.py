@@ -5,7 +5,6 @@ Every failure is a clear natsync error; nothing hangs; no thread is left."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable, List, Optional
 
@@ -14,7 +13,13 @@ import pytest
 import natsync
 from natsync import errors
 from natsync.protocol import ws
-from tests.wire.conftest import CLIENT_DEFAULTS, Clients, Events, natsync_threads
+from tests.wire.conftest import (
+    CLIENT_DEFAULTS,
+    Clients,
+    Events,
+    assert_no_thread_left,
+    natsync_threads,
+)
 from tests.wire.fakeserver import DEFAULT_TIMEOUT, FakeConn, FakeServer
 
 pytestmark = pytest.mark.timeout(30)
@@ -75,16 +80,6 @@ def connect(clients: Clients, server: FakeServer, **options: object) -> natsync.
     nc = clients.new()
     nc.connect(ws_url(server), **dict(CLIENT_DEFAULTS, **options))
     return nc
-
-
-def assert_no_thread_left(before: List[threading.Thread]) -> None:
-    deadline = time.monotonic() + 2.0
-    while True:
-        left = [t for t in natsync_threads() if t not in before]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not left, f"left threads behind: {[t.name for t in left]}"
 
 
 def connect_fails(clients: Clients, server: FakeServer, script: object,
