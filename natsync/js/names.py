@@ -7,7 +7,7 @@ rule nats.go and the server apply). Shared by both JetStream facades.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from natsync import errors as core_errors
 
@@ -25,30 +25,26 @@ def _bad(name: str) -> Optional[str]:
     return None
 
 
-def validate_stream_name(name: Any) -> str:
-    """Return ``name`` or raise :class:`InvalidStreamNameError` saying why."""
+def _validate_name(name: Any, kind: str, error: Callable[[str], Exception]) -> str:
+    """Return ``name`` or raise ``error`` saying why it is no valid ``kind`` name."""
     if not isinstance(name, str) or not name:
-        raise InvalidStreamNameError(
-            f"stream name is required (a non-empty str), got {name!r}")
+        raise error(f"{kind} name is required (a non-empty str), got {name!r}")
     ch = _bad(name)
     if ch is not None:
-        raise InvalidStreamNameError(
-            f"invalid stream name {name!r}: it contains {ch!r}; stream names may not contain "
+        raise error(
+            f"invalid {kind} name {name!r}: it contains {ch!r}; {kind} names may not contain "
             "'.', '*', '>', '/', '\\' or whitespace")
     return name
+
+
+def validate_stream_name(name: Any) -> str:
+    """Return ``name`` or raise :class:`InvalidStreamNameError` saying why."""
+    return _validate_name(name, "stream", InvalidStreamNameError)
 
 
 def validate_consumer_name(name: Any) -> str:
     """Return ``name`` or raise :class:`InvalidConsumerNameError` saying why."""
-    if not isinstance(name, str) or not name:
-        raise InvalidConsumerNameError(
-            f"consumer name is required (a non-empty str), got {name!r}")
-    ch = _bad(name)
-    if ch is not None:
-        raise InvalidConsumerNameError(
-            f"invalid consumer name {name!r}: it contains {ch!r}; consumer names may not contain "
-            "'.', '*', '>', '/', '\\' or whitespace")
-    return name
+    return _validate_name(name, "consumer", InvalidConsumerNameError)
 
 
 def validate_batch(batch: Any) -> int:
