@@ -166,9 +166,7 @@ class JetStreamManager:
     # ----------------------------------------------------------- consumers
     def consumer_info(self, stream: str, consumer: str, timeout: Optional[float] = None
                       ) -> api.ConsumerInfo:
-        validate_stream_name(stream)
-        validate_consumer_name(consumer)
-        resp = self._api.request(f"CONSUMER.INFO.{stream}.{consumer}", None, timeout)
+        resp = self._api.request(_consumer_api("INFO", stream, consumer), None, timeout)
         return api.ConsumerInfo.from_response(resp)
 
     def consumers_info(self, stream: str, offset: Optional[int] = None) -> List[api.ConsumerInfo]:
@@ -211,27 +209,21 @@ class JetStreamManager:
         return api.ConsumerInfo.from_response(resp)
 
     def delete_consumer(self, stream: str, consumer: str) -> bool:
-        validate_stream_name(stream)
-        validate_consumer_name(consumer)
-        return bool(self._api.request(f"CONSUMER.DELETE.{stream}.{consumer}").get("success"))
+        return bool(self._api.request(_consumer_api("DELETE", stream, consumer)).get("success"))
 
     def pause_consumer(self, stream: str, consumer: str,
                        pause_until: Union[str, datetime.datetime],
                        timeout: Optional[float] = None) -> api.ConsumerPause:
         """Pause delivery until ``pause_until`` (a datetime or RFC 3339 string); server 2.11+."""
-        validate_stream_name(stream)
-        validate_consumer_name(consumer)
+        subject = _consumer_api("PAUSE", stream, consumer)
         until = api.format_time(pause_until)
-        resp = self._api.request(f"CONSUMER.PAUSE.{stream}.{consumer}", {"pause_until": until},
-                                 timeout)
+        resp = self._api.request(subject, {"pause_until": until}, timeout)
         return api.ConsumerPause.from_response(resp)
 
     def resume_consumer(self, stream: str, consumer: str, timeout: Optional[float] = None
                         ) -> api.ConsumerPause:
         """Resume a paused consumer now."""
-        validate_stream_name(stream)
-        validate_consumer_name(consumer)
-        resp = self._api.request(f"CONSUMER.PAUSE.{stream}.{consumer}", None, timeout)
+        resp = self._api.request(_consumer_api("PAUSE", stream, consumer), None, timeout)
         return api.ConsumerPause.from_response(resp)
 
     # ------------------------------------------------------------ messages
@@ -293,6 +285,13 @@ class JetStreamManager:
         validate_stream_name(stream_name)
         return bool(self._api.request(f"STREAM.MSG.DELETE.{stream_name}", {"seq": seq})
                     .get("success"))
+
+
+def _consumer_api(verb: str, stream: str, consumer: str) -> str:
+    """The API subject ``CONSUMER.<verb>.<stream>.<consumer>``, both names checked first."""
+    validate_stream_name(stream)
+    validate_consumer_name(consumer)
+    return f"CONSUMER.{verb}.{stream}.{consumer}"
 
 
 def _one(val: Any) -> Any:
