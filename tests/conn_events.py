@@ -75,9 +75,12 @@ class Events:
     def wait_count(self, name: str, n: int = 1, timeout: float = WAIT) -> None:
         self.wait_for(lambda: self.log.count(name) >= n, f"{name} x{n}", timeout)
 
-    def wait_error(self, kind: type[BaseException], n: int = 1) -> list[BaseException]:
+    def wait_error(self, kind: type[BaseException], n: int = 1,
+                   timeout: float = WAIT) -> list[BaseException]:
+        """Wait until error_cb has got ``n`` errors of ``kind``; all it got of that kind."""
         self.wait_for(
-            lambda: sum(isinstance(e, kind) for e in self.errors) >= n, f"{n} {kind.__name__}"
+            lambda: sum(isinstance(e, kind) for e in self.errors) >= n, f"{n} {kind.__name__}",
+            timeout,
         )
         with self._cond:
             return [e for e in self.errors if isinstance(e, kind)]

@@ -1,5 +1,5 @@
 """Fixtures of the wire suite: the scripted fake server, clients connected to it,
-and a recorder of connection callbacks.
+and a recorder of connection callbacks (tests/conn_events.Events).
 
 tests/conftest.py already checks that no ``natsync-`` thread outlives a test.
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 import natsync
+from tests.conn_events import Events
 from tests.wire.fakeserver import FakeConn, FakeServer
 
 #: Options every wire-test client gets unless the test overrides them: fast,
@@ -49,77 +50,6 @@ def wait_for(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condit
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.005)
-
-
-class Events:
-    """Records the client's connection callbacks, in order, and waits for them."""
-
-    KINDS = ("error", "disconnected", "reconnected", "closed", "discovered", "ldm")
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.log: List[Tuple[str, Any]] = []
-        #: optional hooks run inside a callback (on the client's events thread)
-        self.hooks: Dict[str, Callable[[], None]] = {}
-
-    def _add(self, kind: str, value: Any = None) -> None:
-        hook = self.hooks.get(kind)
-        if hook is not None:
-            hook()
-        with self._cond:
-            self.log.append((kind, value))
-            self._cond.notify_all()
-
-    def callbacks(self) -> Dict[str, Any]:
-        """The connect() keyword arguments that feed this recorder."""
-        return {
-            "error_cb": lambda exc: self._add("error", exc),
-            "disconnected_cb": lambda: self._add("disconnected"),
-            "reconnected_cb": lambda: self._add("reconnected"),
-            "closed_cb": lambda: self._add("closed"),
-            "discovered_server_cb": lambda: self._add("discovered"),
-            "lame_duck_mode_cb": lambda: self._add("ldm"),
-        }
-
-    def count(self, kind: str) -> int:
-        with self._cond:
-            return sum(1 for k, _ in self.log if k == kind)
-
-    def kinds(self) -> List[str]:
-        with self._cond:
-            return [k for k, _ in self.log]
-
-    @property
-    def errors(self) -> List[BaseException]:
-        with self._cond:
-            return [v for k, v in self.log if k == "error"]
-
-    def wait(self, kind: str, count: int = 1, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while sum(1 for k, _ in self.log if k == kind) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out after {timeout}s waiting for {count} {kind} callback(s); "
-                        f"got {self.log}"
-                    )
-                self._cond.wait(left)
-
-    def wait_error(self, cls: Type[BaseException], timeout: float = 5.0) -> BaseException:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for k, v in self.log:
-                    if k == "error" and isinstance(v, cls):
-                        return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out after {timeout}s waiting for a {cls.__name__} in error_cb; "
-                        f"got {self.log}"
-                    )
-                self._cond.wait(left)
 
 
 class Clients:

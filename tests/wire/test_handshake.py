@@ -128,7 +128,7 @@ def test_nothing_but_connect_and_ping_before_pong_after_failed_first_connect(
 
     conn.set_auto_pong(True)
     conn.send_pong()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     nc.publish("p.x", b"late")
     nc.flush(timeout=2)
     got = [f.short() for f in conn.frames[2:]]
@@ -311,7 +311,7 @@ def test_authorization_violation_with_retry_is_reported_and_retried(
     conn2 = fake_server.script(reject)
     conn2.result()
     wait_for(lambda: nc.is_closed, 5.0, "the client to give up after max_reconnect_attempts")
-    events.wait("closed")
+    events.wait_count("closed")
     assert any(isinstance(e, errors.AuthorizationError) for e in events.errors), events.log
 
 
@@ -395,12 +395,12 @@ def test_close_during_a_reconnect_handshake_is_prompt(
     not wait out connect_timeout (10 s here)."""
     nc, conn1 = clients.connect(fake_server, connect_timeout=10.0, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = fake_server.accept()  # the client now waits for INFO
     nc.publish("kept", b"1")
     closer = threading.Thread(target=nc.close, name="test-close", daemon=True)
     closer.start()
-    events.wait("closed", timeout=3.0)
+    events.wait_count("closed", timeout=3.0)
     closer.join(3.0)
     assert not closer.is_alive() and nc.is_closed
     conn2.wait_eof(timeout=3.0)

@@ -58,7 +58,7 @@ def test_connect_raises_protocol_error(
     conn: FakeConn = bg.result()
     assert "CONNECT" not in conn.ops()  # refused before anything was sent
     assert nc.is_closed
-    assert events.log == []  # connect() raised it: not also sent to error_cb
+    assert events.errors == [] and events.log == []  # connect() raised it: not also sent to error_cb
     # tests/conftest.py checks that no natsync thread is left behind
 
 
@@ -89,22 +89,22 @@ def test_bad_info_while_reconnecting_is_a_failed_attempt(
     goes on: the next good server INFO connects, and nothing published is lost."""
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     nc.publish("kept", b"1")
     bad = fake_server.accept()
     bad.send_info(connect_urls=5)
     bad.wait_eof()
-    exc = events.wait_error(errors.ProtocolError)
+    exc = events.wait_error(errors.ProtocolError)[0]
     assert "'connect_urls'" in str(exc)
     assert nc.is_reconnecting
     assert isinstance(nc.last_error, errors.ProtocolError)
     good = fake_server.accept()
     good.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     frames = good.wait_frames(lambda fs: any(f.op == "PUB" for f in fs))
     assert [f.short() for f in frames if f.op == "PUB"] == ["PUB kept 1 b'1'"]
     assert nc.is_connected and nc.discovered_servers == []
-    assert events.count("closed") == 0
+    assert events.log.count("closed") == 0
 
 
 def test_bad_info_on_a_live_connection_drops_it(
@@ -112,13 +112,13 @@ def test_bad_info_on_a_live_connection_drops_it(
 ) -> None:
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.send_info(max_payload=True)
-    events.wait("disconnected")
-    exc = events.wait_error(errors.ProtocolError)
+    events.wait_count("disconnected")
+    exc = events.wait_error(errors.ProtocolError)[0]
     assert "'max_payload'" in str(exc)
     assert nc.max_payload == 1024 * 1024  # not taken as a 1-byte limit
     conn.wait_eof()
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     nc.publish("after", b"x" * 100)
     nc.flush(timeout=2)

@@ -46,7 +46,7 @@ def test_protocol_violation_after_connect_reconnects(
     nc.flush(timeout=2)
     conn.send(bad)
 
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     # reported: to error_cb or at least as last_error (checked before the next
     # connection completes, which could overwrite it)
     reported = [e for e in events.errors if isinstance(e, errors.ProtocolError)]
@@ -60,7 +60,7 @@ def test_protocol_violation_after_connect_reconnects(
 
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     assert nc.is_connected
     # the subscription is live again on the new connection and works
     frames = conn2.wait_frames(lambda fs: any(f.op == "SUB" for f in fs))
@@ -73,7 +73,7 @@ def test_protocol_violation_after_connect_reconnects(
         if m.data == b"after":
             break
     assert got in ([b"after"], [b"ok", b"after"])
-    assert events.count("disconnected") == 1
+    assert events.log.count("disconnected") == 1
 
 
 @pytest.mark.parametrize(
@@ -89,13 +89,13 @@ def test_endless_control_line_is_cut_off(
     cap = 48 * 1024 * 1024
     sent = _stream_until_closed(conn, prefix, b"a" * 65536, cap)
     assert sent < cap, f"the client kept reading {sent} bytes of one control line"
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     assert isinstance(nc.last_error, errors.ProtocolError) or any(
         isinstance(e, errors.ProtocolError) for e in events.errors
     ), nc.last_error
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
 
 
 def _stream_until_closed(conn: FakeConn, first: bytes, chunk: bytes, cap: int) -> int:
@@ -121,11 +121,11 @@ def test_msg_payload_never_completes_then_eof(
     nc.flush(timeout=2)
     conn.send(b"MSG a 1 1000\r\nonly-a-bit")
     conn.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     assert isinstance(nc.last_error, errors.StaleConnectionError)  # UnexpectedEOF is one
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
 
 
 def test_protocol_error_without_reconnect_closes(
@@ -135,7 +135,7 @@ def test_protocol_error_without_reconnect_closes(
     nc.publish("x", b"1")
     nc.flush(timeout=2)  # nothing queued when the connection breaks (see the backlog test)
     conn.send(b"GARBAGE\r\n")
-    events.wait("closed")
+    events.wait_count("closed")
     assert nc.is_closed
     assert isinstance(nc.last_error, errors.ProtocolError) or any(
         isinstance(e, errors.ProtocolError) for e in events.errors
@@ -150,11 +150,11 @@ def test_server_reset_is_a_lost_connection(
 ) -> None:
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.abort()  # RST
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     assert nc.is_reconnecting
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     nc.flush(timeout=2)
 
 
@@ -166,11 +166,11 @@ def test_client_survives_many_broken_connections(
     breakers: List[bytes] = [b"NOPE\r\n", b"MSG a 1 1\r\nxx\r\n", b"-ERR 'Unknown Protocol Operation'\r\n"]
     for i, bad in enumerate(breakers, start=1):
         conn.send(bad)
-        events.wait("disconnected", i)
+        events.wait_count("disconnected", i)
         conn.wait_eof()
         conn = fake_server.accept()
         conn.handshake()
-        events.wait("reconnected", i)
+        events.wait_count("reconnected", i)
     nc.publish("still", b"alive")
     nc.flush(timeout=2)
     assert [f.short() for f in conn.frames if f.op == "PUB"] == ["PUB still 5 b'alive'"]
@@ -193,7 +193,7 @@ def test_lost_connection_without_reconnect_closes_promptly_with_a_backlog(
     time.sleep(0.3)
     conn.abort()
     # well under close()'s 5 s grace for a live flusher: there is none left
-    events.wait("closed", timeout=3.0)
+    events.wait_count("closed", timeout=3.0)
     assert nc.is_closed
     unsent = nc.unsent_messages()
     assert unsent and all(m.subject == "bulk" and m.data == payload for m in unsent)

@@ -54,14 +54,15 @@ def test_reconnect_replays_subs_then_buffer_then_new_publishes(
     fake_server: FakeServer, clients: Clients, events: Events
 ) -> None:
     marks: List[Tuple[int, bool, int]] = []
-    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
 
     def on_reconnected() -> None:
         # runs after the replay: nothing is buffered any more; publish a marker
         marks.append((nc.buffered_msgs, nc.is_connected, nc.stats["reconnects"]))
         nc.publish("cb.marker", b"from-reconnected-cb")
+        events.reconnected_cb()
 
-    events.hooks["reconnected"] = on_reconnected
+    nc, conn1 = clients.connect(fake_server, connect_timeout=5.0,
+                                **{**events.callbacks(), "reconnected_cb": on_reconnected})
 
     sub_a = nc.subscribe("A")
     sub_b = nc.subscribe("B", max_msgs=5)
@@ -76,7 +77,7 @@ def test_reconnect_replays_subs_then_buffer_then_new_publishes(
         "PUB pre 5 b'pre-0'", "PUB pre 5 b'pre-1'", "PUB pre 5 b'pre-2'", "PING"]
 
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     # while the client reconnects (its next connection is held before INFO):
     n = 50
     for i in range(n):
@@ -97,7 +98,7 @@ def test_reconnect_replays_subs_then_buffer_then_new_publishes(
     conn2.set_auto_pong(True)
     conn2.send_pong()
 
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     for i in range(3):
         nc.publish("post", b"post-%d" % i)
     nc.flush(timeout=3)
@@ -136,14 +137,14 @@ def test_subscribe_then_unsubscribe_while_reconnecting_sends_nothing(
 ) -> None:
     nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     s = nc.subscribe("temp")
     s.unsubscribe()
     q = nc.subscribe("keep", queue="g")
     q.unsubscribe(limit=2)  # auto-unsubscribe set while reconnecting
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     nc.flush(timeout=2)
     assert [f.short() for f in conn2.frames[2:]] == ["SUB keep g 2", "UNSUB 2 2", "PING"]
 
@@ -170,7 +171,7 @@ def test_replay_broken_midway_resumes_on_next_connection(
     srv: FakeServer = fake_server_factory(rcvbuf=16384)
     nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     frames = [b"PUB bulk %d\r\n%s\r\n" % (BULK_SIZE, _numbered(i)) for i in range(BULK_MSGS)]
     for i in range(BULK_MSGS):
         nc.publish("bulk", _numbered(i))
@@ -185,7 +186,7 @@ def test_replay_broken_midway_resumes_on_next_connection(
     conn2.wait_bytes(hs + 300_000, timeout=10)
     wait_for(lambda: not _replay_moving(nc), 10, "the replay to block on a full socket")
     assert nc.is_reconnecting, "the replay finished: the kernel absorbed the whole buffer"
-    assert events.count("reconnected") == 0
+    assert events.log.count("reconnected") == 0
     # graceful end: FIN, then read everything the client's kernel accepted
     conn2.half_close()
     conn2.resume_reading()
@@ -193,7 +194,7 @@ def test_replay_broken_midway_resumes_on_next_connection(
 
     conn3 = srv.accept(timeout=10)
     conn3.handshake()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
 
     idx2, tail2 = _check_prefix_stream(conn2, 0)
@@ -251,7 +252,7 @@ def test_flush_while_reconnecting_waits_for_replay_and_pong(
 ) -> None:
     nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     for i in range(3):
         nc.publish("f", b"%d" % i)
     result, done, t = _flush_in_background(nc)
@@ -268,7 +269,7 @@ def test_flush_while_reconnecting_waits_for_replay_and_pong(
     assert done.wait(5), "flush did not return after the PONG"
     t.join(5)
     assert result == ["ok"]
-    events.wait("reconnected")
+    events.wait_count("reconnected")
 
 
 def test_flush_while_reconnecting_times_out(
@@ -276,7 +277,7 @@ def test_flush_while_reconnecting_times_out(
 ) -> None:
     nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     nc.publish("f", b"x")
     conn2 = fake_server.accept()  # held before INFO: still reconnecting
     with pytest.raises(errors.TimeoutError) as ei:
@@ -285,7 +286,7 @@ def test_flush_while_reconnecting_times_out(
     assert nc.is_reconnecting
     # once connected, a flush needs its own round trip and gets it
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     nc.flush(timeout=2)
     pubs = [f.short() for f in conn2.frames if f.op == "PUB"]
     assert pubs == ["PUB f 1 b'x'"]
@@ -318,11 +319,11 @@ def test_unwritten_messages_replayed_after_connection_breaks(
     else:
         # RST with unread data: whatever sat in the kernel buffers is gone
         conn1.abort()
-    events.wait("disconnected", timeout=10)
+    events.wait_count("disconnected", timeout=10)
 
     conn2 = srv.accept(timeout=10)
     conn2.handshake()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
 
     f1 = conn1.frames
@@ -372,13 +373,13 @@ def test_outbox_frames_go_first_then_buffered_publishes(
     conn1.half_close()
     conn1.resume_reading()
     conn1.wait_eof(timeout=10)
-    events.wait("disconnected", timeout=10)
+    events.wait_count("disconnected", timeout=10)
     # next connection held before INFO: these go to the reconnect buffer
     conn2 = srv.accept(timeout=10)
     for i in range(BULK_MSGS, BULK_MSGS + 10):
         nc.publish("bulk", _numbered(i))
     conn2.handshake()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
     pubs1 = [f for f in conn1.frames if f.op == "PUB"]
     k = len(pubs1)
@@ -391,7 +392,7 @@ def test_close_while_reconnecting_keeps_unsent_messages(
 ) -> None:
     nc, conn1 = clients.connect(fake_server, connect_timeout=5.0, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     for i in range(5):
         nc.publish("u", b"%d" % i, headers={"H": str(i)} if i == 2 else None)
     nc.close()
@@ -399,7 +400,7 @@ def test_close_while_reconnecting_keeps_unsent_messages(
     assert [(m.subject, m.data) for m in unsent] == [("u", b"%d" % i) for i in range(5)]
     assert unsent[2].headers == {"H": "2"}
     assert nc.stats["unsent_msgs"] == 5
-    assert events.count("closed") == 1
+    assert events.log.count("closed") == 1
     # nothing reached any server
     assert [f.op for f in conn1.frames[2:]] == []
 
@@ -421,7 +422,7 @@ def _hold_replay(srv: FakeServer, nc: Any, events: Events, read: int) -> FakeCon
     conn.send_pong()
     conn.wait_bytes(hs + read, timeout=10)
     wait_for(lambda: not _replay_moving(nc), 10, "the replay to block on a full socket")
-    assert nc.is_reconnecting and events.count("reconnected") == 0
+    assert nc.is_reconnecting and events.log.count("reconnected") == 0
     return conn
 
 
@@ -436,7 +437,7 @@ def test_subscription_changes_during_replay_reach_the_server(
     old = nc.subscribe("old")
     nc.flush(timeout=2)
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = _hold_replay(srv, nc, events, 100_000)
 
     # inside the replay window
@@ -445,7 +446,7 @@ def test_subscription_changes_during_replay_reach_the_server(
     nc.publish("late.pub", b"after-bulk")
 
     conn2.resume_reading()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
     frames = conn2.frames
     ctl = [f.short() for f in frames if f.op in ("SUB", "UNSUB")]
@@ -469,7 +470,7 @@ def test_request_first_used_during_replay_works(
     srv: FakeServer = fake_server_factory(rcvbuf=16384)
     nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = _hold_replay(srv, nc, events, 100_000)
     result: List[Any] = []
 
@@ -483,7 +484,7 @@ def test_request_first_used_during_replay_works(
     t.start()
     time.sleep(0.2)  # the request is made inside the replay window
     conn2.resume_reading()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     frames = conn2.wait_frames(
         lambda fs: any(f.op == "PUB" and f.subject == "svc" for f in fs), 10, "the request")
     req = next(f for f in frames if f.op == "PUB" and f.subject == "svc")
@@ -511,7 +512,7 @@ def test_server_silent_during_replay_is_not_a_hang(
     nc, conn1 = clients.connect(srv, connect_timeout=2.0, ping_interval=0.2,
                                 max_outstanding_pings=2, **BIG_OPTS, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = _hold_replay(srv, nc, events, 100_000)
     # conn2 is now silent and not reading; a live client gives up on it
     conn3 = srv.accept(timeout=6)
@@ -520,7 +521,7 @@ def test_server_silent_during_replay_is_not_a_hang(
     conn2.resume_reading()
     conn2.wait_eof(timeout=5)
     conn3.handshake()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
     idx = [_index(f) for f in conn2.frames if f.op == "PUB"] + [
         _index(f) for f in conn3.frames if f.op == "PUB"]
@@ -538,7 +539,7 @@ def test_flush_in_flight_survives_a_disconnect(
     result, done, t = _flush_in_background(nc)
     conn1.wait_count("PING", 2)  # handshake PING + the flush PING
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     assert not done.is_set()
     conn2 = fake_server.accept()
     conn2.handshake(auto_pong=False)
@@ -562,14 +563,14 @@ def test_stuck_socket_is_declared_stale_and_unwritten_messages_replayed(
     conn1.pause_reading()
     for i in range(BULK_MSGS):
         nc.publish("bulk", _numbered(i))
-    events.wait("disconnected", timeout=10)
+    events.wait_count("disconnected", timeout=10)
     assert isinstance(nc.last_error, errors.StaleConnectionError), nc.last_error
     # the client closed its socket gracefully: read what its kernel had accepted
     conn1.resume_reading()
     conn1.wait_eof(timeout=10)
     conn2 = srv.accept(timeout=10)
     conn2.handshake()
-    events.wait("reconnected", timeout=20)
+    events.wait_count("reconnected", timeout=20)
     nc.flush(timeout=10)
     pubs1 = [f for f in conn1.frames if f.op == "PUB"]
     k = len(pubs1)
@@ -587,7 +588,7 @@ def test_close_during_blocked_replay_keeps_the_rest_unsent(
     srv: FakeServer = fake_server_factory(rcvbuf=16384)
     nc, conn1 = clients.connect(srv, connect_timeout=5.0, **BIG_OPTS, **events.callbacks())
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = _hold_replay(srv, nc, events, 100_000)
     nc.close()
     assert nc.is_closed
@@ -603,7 +604,7 @@ def test_close_during_blocked_replay_keeps_the_rest_unsent(
         f"server got 0..{k - 1} (+{len(conn2.tail)} bytes), unsent {got[:2]}..{got[-2:]}")
     assert all(m.subject == "bulk" and m.data == _numbered(i) for m, i in zip(unsent, got))
     assert nc.stats["unsent_msgs"] == len(unsent)
-    assert events.count("closed") == 1
+    assert events.log.count("closed") == 1
 
 
 def test_events_in_the_same_read_as_the_reconnect_pong(
@@ -615,15 +616,15 @@ def test_events_in_the_same_read_as_the_reconnect_pong(
     sub = nc.subscribe("a")
     nc.flush(timeout=2)
     conn1.close()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = fake_server.accept()
     conn2.send_info()
     conn2.expect_connect()
     conn2.set_auto_pong(True)
     conn2.send(b"PONG\r\n" + conn2.info_bytes(connect_urls=["127.0.0.9:4333"]) + b"PING\r\n"
                + b"MSG a 1 2\r\nhi\r\n")
-    events.wait("reconnected")
-    events.wait("discovered")
+    events.wait_count("reconnected")
+    events.wait_count("discovered")
     conn2.wait_count("PONG", 1)
     assert sub.next_msg(timeout=2).data == b"hi"
     assert [(u.hostname, u.port) for u in nc.discovered_servers] == [("127.0.0.9", 4333)]
@@ -645,7 +646,7 @@ def test_force_reconnect_publishes_on_the_new_connection_only_after_the_server_r
         nc.publish("old", p)
     wait_for(lambda: nc.pending_data_size == 0, timeout=10.0, what="old messages handed to the kernel")
     nc.force_reconnect()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     new = [b"new-%d" % i for i in range(50)]
     for p in new:
         nc.publish("new", p)
@@ -659,6 +660,6 @@ def test_force_reconnect_publishes_on_the_new_connection_only_after_the_server_r
     conn1.close()  # the server read everything: now the client may go on
     conn2 = fake_server.accept(timeout=10.0)
     conn2.handshake()
-    events.wait("reconnected", timeout=10.0)
+    events.wait_count("reconnected", timeout=10.0)
     nc.flush(timeout=5)
     assert [f.payload for f in conn2.frames if f.op == "PUB"] == new

@@ -24,7 +24,7 @@ def test_silent_server_is_declared_stale_and_client_reconnects(
         fake_server, auto_pong=False, ping_interval=0.1, max_outstanding_pings=2,
         **events.callbacks(),
     )
-    events.wait("disconnected", timeout=5)
+    events.wait_count("disconnected", timeout=5)
     assert isinstance(nc.last_error, errors.StaleConnectionError), nc.last_error
     assert "stale" in str(nc.last_error).lower()
     conn.wait_eof()
@@ -34,12 +34,12 @@ def test_silent_server_is_declared_stale_and_client_reconnects(
 
     conn2 = fake_server.accept()
     conn2.handshake(auto_pong=True)
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     assert nc.is_connected
     # answered PINGs keep the connection up
     conn2.wait_count("PING", 1 + 5)
     assert nc.is_connected
-    assert events.count("disconnected") == 1
+    assert events.log.count("disconnected") == 1
     assert conn2.eof is None
 
 
@@ -56,7 +56,7 @@ def test_pongs_reset_the_outstanding_count(
         conn.send_pong()
         conn.send_pong()
     assert nc.is_connected
-    assert events.count("disconnected") == 0
+    assert events.log.count("disconnected") == 0
 
 
 # ---------------------------------------------------------------- 8. server PING
@@ -115,7 +115,7 @@ def test_async_info_connect_urls_discovered(
     assert nc.discovered_servers == []
     urls = ["127.0.0.1:14222", "127.0.0.2:14223"]
     conn.send_info(connect_urls=urls)
-    events.wait("discovered")
+    events.wait_count("discovered")
     wait_for(lambda: len(nc.discovered_servers) == 2)
     assert sorted((u.hostname, u.port) for u in nc.discovered_servers) == [
         ("127.0.0.1", 14222), ("127.0.0.2", 14223)]
@@ -123,14 +123,14 @@ def test_async_info_connect_urls_discovered(
     # the same list again is not news; one more URL is
     conn.send_info(connect_urls=urls)
     conn.send_info(connect_urls=urls + ["127.0.0.3:14224"])
-    events.wait("discovered", 2)
+    events.wait_count("discovered", 2)
     nc.flush(timeout=2)
-    assert events.count("discovered") == 2
+    assert events.log.count("discovered") == 2
     assert len(nc.discovered_servers) == 3
     # the server itself in connect_urls is not "discovered"
     conn.send_info(connect_urls=[fake_server.hostport])
     nc.flush(timeout=2)
-    assert events.count("discovered") == 2
+    assert events.log.count("discovered") == 2
     assert nc.is_connected
 
 
@@ -151,10 +151,10 @@ def test_lame_duck_single_server_stays(
 ) -> None:
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.send_info(ldm=True)
-    events.wait("ldm")
+    events.wait_count("ldm")
     nc.flush(timeout=2)
     assert nc.is_connected
-    assert events.count("disconnected") == 0
+    assert events.log.count("disconnected") == 0
 
 
 def test_lame_duck_stays_until_the_server_closes_then_moves(
@@ -170,22 +170,22 @@ def test_lame_duck_stays_until_the_server_closes_then_moves(
     nc.flush(timeout=2)
     assert nc.connected_url is not None and nc.connected_url.port == a.port
     conn_a.send_info(ldm=True)
-    events.wait("ldm")
+    events.wait_count("ldm")
     nc.publish("still.a", b"1")
     nc.flush(timeout=2)  # a round trip on a after the notice: still connected there
     assert nc.is_connected and nc.connected_url.port == a.port
-    assert conn_a.eof is None and events.count("disconnected") == 0
+    assert conn_a.eof is None and events.log.count("disconnected") == 0
     assert [f.short() for f in conn_a.frames if f.op == "PUB"] == ["PUB still.a 1 b'1'"]
     conn_a.close()  # the server's grace period reaches this client
     conn_b = b.accept()
     conn_b.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     assert nc.connected_url is not None and nc.connected_url.port == b.port
     frames = conn_b.wait_frames(lambda fs: any(f.op == "SUB" for f in fs))
     assert [f.short() for f in frames if f.op == "SUB"] == ["SUB x 1"]
     conn_b.send_msg("x", 1, b"from-b")
     assert sub.next_msg(timeout=2).data == b"from-b"
-    kinds = events.kinds()
+    kinds = events.log
     assert kinds.index("ldm") < kinds.index("disconnected") < kinds.index("reconnected")
 
 
@@ -197,14 +197,14 @@ def test_lame_duck_with_discovered_server_stays_then_moves(
     b = fake_server_factory()
     nc, conn_a = clients.connect(a, **events.callbacks())
     conn_a.send_info(ldm=True, connect_urls=[a.hostport, b.hostport])
-    events.wait("ldm")
+    events.wait_count("ldm")
     nc.flush(timeout=2)
-    assert nc.is_connected and events.count("disconnected") == 0
+    assert nc.is_connected and events.log.count("disconnected") == 0
     assert [u.port for u in nc.discovered_servers] == [b.port]
     conn_a.close()
     conn_b = b.accept()
     conn_b.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     assert nc.connected_url is not None and nc.connected_url.port == b.port
 
 
@@ -222,7 +222,7 @@ def test_permissions_violation_reported_connection_stays(
     nc.publish("x", b"denied")
     nc.flush(timeout=2)
     conn.send_err(text)
-    exc = events.wait_error(errors.PermissionsViolationError)
+    exc = events.wait_error(errors.PermissionsViolationError)[0]
     assert isinstance(exc, errors.AuthorizationError)
     # nats-py's text first (lower case), then natsync's advice
     assert str(exc).startswith("nats: " + text.lower())
@@ -232,7 +232,7 @@ def test_permissions_violation_reported_connection_stays(
     nc.flush(timeout=2)
     assert nc.is_connected
     assert conn.eof is None
-    assert events.count("disconnected") == 0
+    assert events.log.count("disconnected") == 0
     assert [f.short() for f in conn.frames if f.op == "PUB"] == [
         "PUB x 6 b'denied'", "PUB y 7 b'allowed'"]
     assert nc.stats["errors_received"] == 1
@@ -247,12 +247,12 @@ def test_fatal_err_reported_and_client_reconnects(
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.send_err(text)
     # the real server closes after these; the client must not wait for that
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     assert any(str(e).startswith("nats: " + text.lower()) for e in events.errors), events.log
     conn.wait_eof()
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")
     assert nc.is_connected
 
 
@@ -262,9 +262,9 @@ def test_authorization_violation_after_connect_reconnects(
     nc, conn = clients.connect(fake_server, **events.callbacks())
     conn.send_err("Authorization Violation")
     conn.close()
-    exc = events.wait_error(errors.AuthorizationViolationError)
+    exc = events.wait_error(errors.AuthorizationViolationError)[0]
     assert "authorization violation" in str(exc).lower()
-    events.wait("disconnected")
+    events.wait_count("disconnected")
     conn2 = fake_server.accept()
     conn2.handshake()
-    events.wait("reconnected")
+    events.wait_count("reconnected")

@@ -117,7 +117,7 @@ def test_split_stream_arrives_intact(
 
     # both PINGs were answered, the INFO was applied, nothing was reported
     conn.wait_count("PONG", 2)
-    events.wait("discovered")
+    events.wait_count("discovered")
     assert [u.port for u in nc.discovered_servers] == [fake_server.port + 1]
     assert nc.is_connected
     assert events.errors == []

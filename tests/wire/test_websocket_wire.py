@@ -217,9 +217,9 @@ def test_bad_frames_once_connected_lose_the_connection(fake_server: FakeServer, 
     w: WSConn = bg.result()
     bg2 = fake_server.background(serve, "again")  # the client reconnects
     w.conn.send(frame)
-    err = ev.wait_error(errors.ProtocolError)
+    err = ev.wait_error(errors.ProtocolError)[0]
     assert match in str(err)
-    ev.wait("reconnected")
+    ev.wait_count("reconnected")
     bg2.result()
     assert nc.is_connected
     # the client said why it hung up (close 1002) before reconnecting
@@ -239,7 +239,7 @@ def test_server_close_frame_names_its_code(fake_server: FakeServer, clients: Cli
     nc = connect(clients, fake_server, allow_reconnect=False, **ev.callbacks())
     w: WSConn = bg.result()
     w.conn.send(ws.encode_frame(ws.close_payload(1008, "policy"), opcode=ws.OP_CLOSE))
-    ev.wait("closed")
+    ev.wait_count("closed")
     assert isinstance(nc.last_error, errors.UnexpectedEOF)
     assert "code 1008: policy" in str(nc.last_error)
     w.conn.wait_eof()
