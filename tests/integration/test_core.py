@@ -13,14 +13,7 @@ import pytest
 import natsync
 from natsync import errors
 from natsync.testing import NatsServer
-
-
-def wait_for(pred: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+from tests.conn_events import wait_until
 
 
 @pytest.fixture
@@ -94,7 +87,7 @@ def test_callback_order_and_isolation(nc: natsync.Client) -> None:
     assert fast_done.wait(5)
     assert slow_seen == []
     release.set()
-    wait_for(lambda: len(slow_seen) == 100)
+    wait_until(lambda: len(slow_seen) == 100)
     assert fast_seen == list(range(100)) and slow_seen == list(range(100))
 
 
@@ -134,7 +127,7 @@ def test_queue_groups(nats_server: NatsServer, nc: natsync.Client) -> None:
     for _ in range(300):
         nc.publish("work", b"job")
     nc.flush()
-    wait_for(lambda: sum(counts) == 300)
+    wait_until(lambda: sum(counts) == 300)
     assert plain.pending_msgs == 300  # a non-queue subscriber gets every message
     assert sum(1 for c in counts if c > 0) >= 2  # the work was shared
 
@@ -292,9 +285,9 @@ def test_slow_consumer(nats_server: NatsServer) -> None:
     for i in range(100):
         nc.publish("sc", b"%d" % i)
     nc.flush()
-    wait_for(lambda: sub.pending_msgs + sub.dropped == 100)
+    wait_until(lambda: sub.pending_msgs + sub.dropped == 100)
     assert sub.pending_msgs == 10 and sub.dropped == 90
-    wait_for(lambda: len(errs) >= 1)
+    wait_until(lambda: len(errs) >= 1)
     slow = [e for e in errs if isinstance(e, errors.SlowConsumerError)]
     assert len(slow) == 1 and slow[0].sid == sub.sid
     assert nc.is_connected  # the connection stays up
@@ -304,7 +297,7 @@ def test_slow_consumer(nats_server: NatsServer) -> None:
     nc.publish("scb", b"x" * 60)
     nc.publish("scb", b"x" * 60)
     nc.flush()
-    wait_for(lambda: sub2.dropped == 1)
+    wait_until(lambda: sub2.dropped == 1)
     assert sub2.pending_bytes == 60
     nc.close()
 
@@ -444,7 +437,7 @@ def test_callback_exception_goes_to_error_cb(nc: natsync.Client, nats_server: Na
     c.publish("boom", b"")
     c.publish("boom", b"")
     c.flush()
-    wait_for(lambda: len(errs) == 2)
+    wait_until(lambda: len(errs) == 2)
     assert all(isinstance(e, ValueError) for e in errs)
     assert c.is_connected
     c.close()
@@ -502,7 +495,7 @@ def test_sub_drain_from_its_own_callback(nc: natsync.Client) -> None:
     for i in range(10):
         nc.publish("sdcb", b"%d" % i)
     assert done.wait(5)
-    wait_for(lambda: sub.is_closed and sub.pending_msgs == 0)
+    wait_until(lambda: sub.is_closed and sub.pending_msgs == 0)
     nc.publish("sdcb", b"late")
     nc.flush()
     assert seen == list(range(10))
@@ -513,7 +506,7 @@ def test_unsubscribe_limit_already_reached_keeps_arrived(nc: natsync.Client) -> 
     nc.publish("lim2", b"a")
     nc.publish("lim2", b"b")
     nc.flush()
-    wait_for(lambda: sub.pending_msgs == 2)
+    wait_until(lambda: sub.pending_msgs == 2)
     assert sub.next_msg(1).data == b"a"
     sub.unsubscribe(limit=2)
     assert [m.data for m in sub] == [b"b"]

@@ -21,6 +21,7 @@ import pytest
 
 from natsync.testing import NatsCluster, NatsServer, find_nats_server, free_port
 from natsync.testing.plugin import SECTION_TITLE, format_server_logs
+from tests.conn_events import wait_until
 
 WAIT = 10.0  # bound on every wait in this file
 
@@ -101,14 +102,6 @@ def raw_clients() -> Iterator[Callable[[NatsServer], RawClient]]:
     yield connect
     for client in clients:
         client.close()
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def process_gone(pid: int) -> bool:

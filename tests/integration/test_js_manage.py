@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
 
@@ -13,16 +12,9 @@ from natsync import errors as core_errors
 from natsync.js import api
 from natsync.js import errors as jse
 from natsync.testing import NatsServer
+from tests.conn_events import wait_until
 
 WAIT = 20.0
-
-
-def _wait_for(cond: object, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_stream_lifecycle(nc: natsync.Client) -> None:
@@ -110,7 +102,7 @@ def test_dedupe_window_expires(nc: natsync.Client) -> None:
         ack = js.publish("w", b"1", headers={"Nats-Msg-Id": "same"})
         return not ack.duplicate
 
-    _wait_for(accepted_again, "the duplicate window to pass")
+    wait_until(accepted_again, "the duplicate window to pass")
     assert js.stream_info("W").state.messages == 2
 
 
@@ -158,7 +150,7 @@ def test_publish_retries_until_the_stream_appears(js_server: NatsServer, nc: nat
         js.publish("late.1", b"x", retry_attempts=400, retry_wait=0.05)))
     t.start()
     try:
-        _wait_for(lambda: nc.stats["in_msgs"] > before, "a first 503 answer")
+        wait_until(lambda: nc.stats["in_msgs"] > before, "a first 503 answer")
         with natsync.connect(js_server.url) as admin:
             admin.jsm().add_stream(name="LATE", subjects=["late.*"])
     finally:
@@ -295,7 +287,7 @@ def test_msg_ttl(nc: natsync.Client) -> None:
     js.publish("ttl.keep", b"stays")
     ack = js.publish("ttl.short", b"goes", msg_ttl=1.5)
     assert js.get_msg("TTL", ack.seq).headers == {"Nats-TTL": "1500ms"}
-    _wait_for(lambda: js.stream_info("TTL").state.messages == 1, "the message to expire")
+    wait_until(lambda: js.stream_info("TTL").state.messages == 1, "the message to expire")
     assert js.get_last_msg("TTL", "ttl.keep").data == b"stays"
     with pytest.raises(jse.InvalidArgumentError):
         js.publish("ttl.x", b"", msg_ttl=0.5)  # under the server's minimum of 1 s

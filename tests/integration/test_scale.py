@@ -6,24 +6,17 @@ wait has a timeout; no timing assertions."""
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Dict, Iterator, List
+from typing import Dict, Iterator, List
 
 import pytest
 
 import natsync
 from natsync import _dispatch, errors
 from natsync.testing import NatsServer
+from tests.conn_events import wait_until
 
 FAST = dict(reconnect_time_wait=0.02, reconnect_jitter=0.0, max_reconnect_attempts=-1,
             reconnect_buf_size=None)
-
-
-def wait_for(pred: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def sub_threads(nc: natsync.Client) -> List[str]:
@@ -60,7 +53,7 @@ def test_eight_publishers_across_reconnects(server: NatsServer) -> None:
     start.wait()
     for _ in range(4):
         nc.force_reconnect()
-        wait_for(lambda: nc.is_connected)
+        wait_until(lambda: nc.is_connected)
     for t in ts:
         t.join(60)
         assert not t.is_alive()
@@ -124,8 +117,8 @@ def test_ten_thousand_subscriptions_churn_during_delivery(server: NatsServer) ->
         pub.publish(f"new.{i}", b"7")
     pub.flush(30)
     stable = [f"k.{i}" for i in range(n) if i % 4]
-    wait_for(lambda: all(len(got.get(s, ())) == 2 for s in stable)
-             and all(got.get(f"new.{i}") for i in range(0, n, 4)), timeout=120)
+    wait_until(lambda: all(len(got.get(s, ())) == 2 for s in stable)
+               and all(got.get(f"new.{i}") for i in range(0, n, 4)), timeout=120)
     # the callback pool stayed bounded: not a thread per subscription
     assert len(sub_threads(nc)) <= _dispatch.MAX_WORKERS + 1
     pub.flush(30)
@@ -164,15 +157,15 @@ def test_pending_counts_exact_while_a_callback_holds_a_batch(server: NatsServer)
     for i in range(1, 20):
         nc.publish("ex", b"%d" % i)
     nc.flush()
-    wait_for(lambda: sub.pending_msgs + sub.dropped == 19)
+    wait_until(lambda: sub.pending_msgs + sub.dropped == 19)
     assert sub.pending_msgs == 5 and sub.dropped == 14
     assert sub.pending_bytes == 5  # one byte each
     assert sub.delivered == 1
     release.set()
-    wait_for(lambda: sub.delivered == 6)
+    wait_until(lambda: sub.delivered == 6)
     assert seen == [0, 1, 2, 3, 4, 5]
     assert sub.pending_msgs == 0 and sub.pending_bytes == 0
-    wait_for(lambda: any(isinstance(e, errors.SlowConsumerError) for e in errs))
+    wait_until(lambda: any(isinstance(e, errors.SlowConsumerError) for e in errs))
     nc2.close()
     nc.close()
 
@@ -211,12 +204,12 @@ def test_pool_bound_and_a_dedicated_thread(server: NatsServer, monkeypatch: pyte
     nc.publish("third")
     nc.publish("own")
     nc.flush()
-    wait_for(lambda: got["own"] == ["own"])
+    wait_until(lambda: got["own"] == ["own"])
     assert own_thread[0].startswith(f"natsync-sub-{s_own.sid}-")
     workers = [t for t in sub_threads(nc) if "worker" in t]
     assert len(workers) == 2 and got["third"] == []  # both workers are held
     release.set()
-    wait_for(lambda: got["third"] == ["third"])
+    wait_until(lambda: got["third"] == ["third"])
     nc.close()
 
 
@@ -229,11 +222,11 @@ def test_idle_workers_retire(server: NatsServer, monkeypatch: pytest.MonkeyPatch
     for i in range(50):
         nc.publish(f"r.{i}")
     nc.flush()
-    wait_for(lambda: len(got) == 50)
-    wait_for(lambda: sub_threads(nc) == [])  # every worker (and the supervisor) retired
+    wait_until(lambda: len(got) == 50)
+    wait_until(lambda: sub_threads(nc) == [])  # every worker (and the supervisor) retired
     # and work brings a worker back
     nc.publish("r.7")
-    wait_for(lambda: len(got) == 51)
+    wait_until(lambda: len(got) == 51)
     nc.close()
 
 
@@ -247,7 +240,7 @@ def test_blocked_callback_does_not_hold_up_one_ready_in_the_same_read(server: Na
     nc.subscribe("warm", cb=lambda m: warm.set())
     nc.publish("warm")
     assert warm.wait(20)  # one worker now, idle
-    wait_for(lambda: len([t for t in sub_threads(nc) if "worker" in t]) == 1)
+    wait_until(lambda: len([t for t in sub_threads(nc) if "worker" in t]) == 1)
     for _ in range(5):  # in a row, so that both often land in one read
         release.clear()
         fast_got.clear()

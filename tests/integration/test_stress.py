@@ -10,16 +10,10 @@ from typing import List, Tuple
 import natsync
 from natsync import errors
 from natsync.testing import NatsServer
+from tests.conn_events import wait_until
 
 FAST = dict(reconnect_time_wait=0.02, reconnect_jitter=0.0, max_reconnect_attempts=-1,
             reconnect_buf_size=None)
-
-
-def wait_until(pred, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 def drain_all(sub: natsync.Subscription) -> List[int]:
