@@ -72,13 +72,31 @@ def run_cli_on_tty(*args: str, timeout: float = 60.0) -> tuple[int, bytes, str]:
     return p.returncode, out, b"".join(chunks).decode(errors="replace")
 
 
+def _popen_with_ctrl_c(cmd: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    """Popen, with SIGINT acting in the child as it does from a terminal.
+
+    A background job of a non-interactive shell (`.ci/run &`, nohup) starts with SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec: a child Python
+    then never raises KeyboardInterrupt, and every Ctrl-C test hangs. A handled signal
+    is reset to its default on exec, so spawn while SIGINT has a handler."""
+    ignored = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(cmd, **kwargs)  # type: ignore[call-overload,no-any-return]
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Proc:
     """``python -m natsync ARGS`` in the background, its output collected line by line."""
 
     def __init__(self, *args: str, env: Optional[dict[str, str]] = None) -> None:
-        self.p = subprocess.Popen([sys.executable, "-m", "natsync", *args],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=env or cli_env())
+        self.p = _popen_with_ctrl_c([sys.executable, "-m", "natsync", *args],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env or cli_env())
         self.out: list[bytes] = []
         self.err: list[bytes] = []
         self.cond = threading.Condition()
