@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,15 +10,14 @@ import natsync
 from natsync import errors
 from natsync.js import api
 from natsync.msg import Msg
-from natsync.testing import NatsServer
 
 
 @pytest.fixture
-def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(js_server.url) as client:
-        client.jsm().add_stream(name="M", subjects=["m.>"])
-        yield client
-        client.jsm().delete_stream("M")
+def nc(nc: natsync.Client) -> natsync.Client:
+    """The shared client (tests/integration/conftest.py, which deletes the streams after
+    each test), with this module's stream M."""
+    nc.jsm().add_stream(name="M", subjects=["m.>"])
+    return nc
 
 
 def _next(nc: natsync.Client, consumer: str, expires: float = 5.0) -> Msg:

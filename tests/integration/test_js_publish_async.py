@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import wait
 
 import pytest
@@ -18,11 +17,11 @@ WAIT = 30.0
 
 
 @pytest.fixture
-def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(js_server.url) as client:
-        client.jsm().add_stream(name="AP", subjects=["ap.>"])
-        yield client
-        client.jsm().delete_stream("AP")
+def nc(nc: natsync.Client) -> natsync.Client:
+    """The shared client (tests/integration/conftest.py, which deletes the streams after
+    each test), with this module's stream AP."""
+    nc.jsm().add_stream(name="AP", subjects=["ap.>"])
+    return nc
 
 
 def test_publish_async_acks_every_message(nc: natsync.Client) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,16 +11,17 @@ from natsync import errors as core_errors
 from natsync.js import api
 from natsync.js import errors as jse
 from natsync.testing import NatsServer
+from tests.js_support import wait_consumer_state_written
 
 WAIT = 30.0
 
 
 @pytest.fixture
-def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(js_server.url) as client:
-        client.jsm().add_stream(name="PL", subjects=["pl.>"])
-        yield client
-        client.jsm().delete_stream("PL")
+def nc(nc: natsync.Client) -> natsync.Client:
+    """The shared client (tests/integration/conftest.py, which deletes the streams after
+    each test), with this module's stream PL."""
+    nc.jsm().add_stream(name="PL", subjects=["pl.>"])
+    return nc
 
 
 def test_fetch_batches_and_acks(nc: natsync.Client) -> None:
@@ -117,19 +116,6 @@ def test_fetch_from_a_deleted_consumer_raises(nc: natsync.Client) -> None:
         psub.fetch(1, timeout=2.0)
 
 
-def _wait_consumer_state_written(srv: NatsServer, stream: str, consumer: str, since: float) -> None:
-    """The server writes a consumer's ack state to disk at most every 100 ms; a SIGKILL
-    before that loses the newest acks and JetStream (at least once) redelivers them. Wait
-    until the state file is newer than the last ack so that the test checks natsync."""
-    assert srv.store_dir is not None
-    path = os.path.join(srv.store_dir, "jetstream", "$G", "streams", stream, "obs", consumer,
-                        "o.dat")
-    deadline = time.monotonic() + WAIT
-    while not (os.path.exists(path) and os.stat(path).st_mtime >= since):
-        assert time.monotonic() < deadline, f"{path} was not written"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_acked_never_redelivered_unacked_redelivered_across_restart(
         nats_server_factory: object) -> None:
@@ -145,7 +131,7 @@ def test_acked_never_redelivered_unacked_redelivered_across_restart(
             first += psub.fetch(10 - len(first), timeout=WAIT)
         for m in first[:6]:
             m.ack_sync(timeout=WAIT)
-        _wait_consumer_state_written(srv, "RS", "d", time.time())
+        wait_consumer_state_written(srv.store_dir, "RS", "d", time.time())
         srv.kill()
         srv.restart()
         nc.flush(timeout=WAIT)

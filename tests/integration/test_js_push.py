@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,16 +12,17 @@ from natsync.js import api
 from natsync.js import errors as jse
 from natsync.msg import Msg
 from natsync.testing import NatsServer
+from tests.js_support import wait_consumer_state_written
 
 WAIT = 30.0
 
 
 @pytest.fixture
-def nc(js_server: NatsServer) -> Iterator[natsync.Client]:
-    with natsync.connect(js_server.url) as client:
-        client.jsm().add_stream(name="PS", subjects=["ps.>"])
-        yield client
-        client.jsm().delete_stream("PS")
+def nc(nc: natsync.Client) -> natsync.Client:
+    """The shared client (tests/integration/conftest.py, which deletes the streams after
+    each test), with this module's stream PS."""
+    nc.jsm().add_stream(name="PS", subjects=["ps.>"])
+    return nc
 
 
 def _wait_for(cond: object, what: str, timeout: float = WAIT) -> None:
@@ -203,20 +203,6 @@ def test_missed_heartbeats_reach_error_cb(js_server: NatsServer) -> None:
         js.delete_stream("HB")
 
 
-def _wait_consumer_state_written(srv: NatsServer, stream: str, consumer: str, since: float) -> None:
-    """The server writes a consumer's ack state to disk at most every 100 ms; a SIGKILL
-    before that loses the newest acks and JetStream (at least once) redelivers them."""
-    import os
-
-    assert srv.store_dir is not None
-    path = os.path.join(srv.store_dir, "jetstream", "$G", "streams", stream, "obs", consumer,
-                        "o.dat")
-    deadline = time.monotonic() + WAIT
-    while not (os.path.exists(path) and os.stat(path).st_mtime >= since):
-        assert time.monotonic() < deadline, f"{path} was not written"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_durable_push_acks_survive_sigkill(nats_server_factory: object) -> None:
     srv = nats_server_factory(jetstream=True)  # type: ignore[operator]
@@ -231,7 +217,7 @@ def test_durable_push_acks_survive_sigkill(nats_server_factory: object) -> None:
         assert [int(m.data) for m in first] == list(range(10))
         for m in first[:6]:
             m.ack_sync(timeout=WAIT)
-        _wait_consumer_state_written(srv, "DP", "dpc", time.time())
+        wait_consumer_state_written(srv.store_dir, "DP", "dpc", time.time())
         srv.kill()
         srv.restart()
         nc.flush(timeout=WAIT)
