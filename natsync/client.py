@@ -69,12 +69,7 @@ from .outbox import CONNECTED, Ctl, Outbox
 from .protocol import encode
 from .protocol.headers import encode_headers
 from .protocol.parser import Parser
-from .protocol.subjects import (
-    is_plain_subject,
-    validate_queue,
-    validate_sub_subject,
-    validate_subject,
-)
+from .protocol.subjects import validate_queue, validate_sub_subject, validate_subject
 from .servers import Server, ServerPool
 from .subscription import (
     DEFAULT_SUB_PENDING_BYTES_LIMIT,
@@ -324,8 +319,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 self._publish_full(subject, payload, reply, headers)
                 return
             if reply:
-                if not (type(reply) is str and is_plain_subject(reply)):
-                    validate_subject(reply)
+                validate_subject(reply)
                 frame = b"%s%s %d\r\n%s\r\n" % (prefix, reply.encode(), n, payload)
             else:
                 frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Callable, Optional
+from typing import IO, Any, Callable, Optional
 
 import pytest
 
@@ -72,7 +72,7 @@ def run_cli_on_tty(*args: str, timeout: float = 60.0) -> tuple[int, bytes, str]:
     return p.returncode, out, b"".join(chunks).decode(errors="replace")
 
 
-def _popen_with_ctrl_c(cmd: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+def _popen_with_ctrl_c(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Popen, with SIGINT acting in the child as it does from a terminal.
 
     A background job of a non-interactive shell (`.ci/run &`, nohup) starts with SIGINT
@@ -84,7 +84,7 @@ def _popen_with_ctrl_c(cmd: list[str], **kwargs: object) -> subprocess.Popen[byt
     if ignored:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return subprocess.Popen(cmd, **kwargs)  # type: ignore[call-overload,no-any-return]
+        return subprocess.Popen(cmd, **kwargs)
     finally:
         if ignored:
             signal.signal(signal.SIGINT, signal.SIG_IGN)

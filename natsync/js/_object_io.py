@@ -52,31 +52,26 @@ class PutDigest:
     def __init__(self, whole: Optional[bytes]) -> None:
         self._sha = hashlib.sha256()
         self._whole = None if whole is None else memoryview(whole)
-        self._done = 0  # bytes of ``whole`` hashed
-        self._sent = 0  # bytes of ``whole`` noted
-        self._chunks: List[Any] = []
-        self._noted = 0  # bytes noted and not hashed yet
+        self._chunks: List[Any] = []  # noted and not hashed yet (without ``whole``)
+        self._sent = 0  # bytes noted
+        self._done = 0  # bytes hashed
 
     def add(self, chunk: Any) -> None:
-        self._noted += len(chunk)
-        if self._whole is not None:
-            self._sent += len(chunk)
-        else:
+        self._sent += len(chunk)
+        if self._whole is None:
             self._chunks.append(chunk)
 
     def catch_up(self, at_least: int = 0) -> None:
-        """Hash what was noted, if it is at least ``at_least`` bytes."""
-        if self._noted < at_least or not self._noted:
+        """Hash what was noted, if it is at least ``at_least`` bytes (and any)."""
+        if self._sent - self._done < max(at_least, 1):
             return
-        self._noted = 0
         if self._whole is not None:
-            if self._sent > self._done:
-                self._sha.update(self._whole[self._done:self._sent])
-                self._done = self._sent
-            return
-        for chunk in self._chunks:
-            self._sha.update(chunk)
-        self._chunks.clear()
+            self._sha.update(self._whole[self._done:self._sent])
+        else:
+            for chunk in self._chunks:
+                self._sha.update(chunk)
+            self._chunks.clear()
+        self._done = self._sent
 
     def digest(self) -> bytes:
         self.catch_up()

@@ -96,14 +96,10 @@ class AckFuture(Future):  # type: ignore[type-arg]
 
     def _settle_fast(self, result: Any, exc: Optional[BaseException]) -> bool:
         with self._mk_lock:
-            if "_cond" in self.__dict__:
-                return False  # someone may wait: the base class notifies them
-            if self._state in _DONE_STATES:
+            if "_cond" not in self.__dict__ and self._state in _DONE_STATES:
                 raise _base.InvalidStateError(f"{self._state}: {self!r}")
-            self._result = result
-            self._exception = exc
-            self._state = _FINISHED
-        return True
+            # False: someone may wait, the base class notifies them
+            return self._settle_locked(result, exc)
 
     def set_result(self, result: Any) -> None:
         if not self._settle_fast(result, None):
