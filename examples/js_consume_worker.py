@@ -23,6 +23,14 @@ import natsync
 import natsync.jetstream
 
 DEFAULT_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+_out = threading.Lock()
+
+
+def say(text: str) -> None:
+    """One line to stdout, now. Several threads print here (the consumer's, the
+    client's events thread, the main one): a lock keeps their lines whole."""
+    with _out:
+        print(text, flush=True)
 
 
 def main() -> int:
@@ -39,7 +47,7 @@ def main() -> int:
         # Runs on the consumer's thread, one message at a time, in order.
         nonlocal handled
         meta = msg.metadata
-        print(f"order {meta.sequence.stream}: {msg.data.decode()}", flush=True)
+        say(f"order {meta.sequence.stream}: {msg.data.decode()}")
         msg.ack()
         handled += 1
         if args.count and handled >= args.count:
@@ -47,15 +55,15 @@ def main() -> int:
 
     def on_error(exc: BaseException) -> None:
         # Warnings (a missed heartbeat while the server is down) and errors land here.
-        print(f"warning: {type(exc).__name__}", flush=True)
+        say(f"warning: {type(exc).__name__}")
 
     nc = natsync.connect(
         args.url,
         name="js-consume-worker",
         reconnect_time_wait=0.5,
         max_reconnect_attempts=-1,  # a worker never gives up on its server
-        disconnected_cb=lambda: print("disconnected", flush=True),
-        reconnected_cb=lambda: print("reconnected", flush=True),
+        disconnected_cb=lambda: say("disconnected"),
+        reconnected_cb=lambda: say("reconnected"),
     )
     try:
         js = natsync.jetstream.new(nc)
@@ -74,10 +82,10 @@ def main() -> int:
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        print("waiting for orders", flush=True)
+        say("waiting for orders")
         enough.wait()
         cc.drain()  # hand what already arrived to handle(), then stop
-        print(f"done: {handled} orders handled", flush=True)
+        say(f"done: {handled} orders handled")
     finally:
         nc.close()
     return 0

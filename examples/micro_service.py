@@ -13,11 +13,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 
 import natsync
 from natsync import errors, micro
 
 DEFAULT_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+_out = threading.Lock()
+
+
+def say(*parts: object) -> None:
+    """print() from several threads (error_cb runs on the client's events thread):
+    one line at a time, never two interleaved."""
+    with _out:
+        print(*parts)
 
 
 def add(req: micro.Request) -> None:
@@ -35,7 +44,7 @@ def div(req: micro.Request) -> None:
 def main() -> int:
     url = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_URL
     try:
-        nc = natsync.connect(url, error_cb=lambda exc: print(f"error_cb: {exc!r}"))
+        nc = natsync.connect(url, error_cb=lambda exc: say(f"error_cb: {exc!r}"))
     except errors.Error as exc:
         print(f"cannot connect: {exc}", file=sys.stderr)
         return 1
@@ -45,19 +54,19 @@ def main() -> int:
         calc.add_endpoint(name="add", handler=add, max_concurrency=2)
         calc.add_endpoint(name="div", handler=div)
 
-        print("add ->", nc.request("calc.add", b"[2, 3]", timeout=2).data.decode())
-        print("div ->", nc.request("calc.div", b"[1, 4]", timeout=2).data.decode())
+        say("add ->", nc.request("calc.add", b"[2, 3]", timeout=2).data.decode())
+        say("div ->", nc.request("calc.div", b"[1, 4]", timeout=2).data.decode())
         reply = nc.request("calc.div", b"[1, 0]", timeout=2)
         err = micro.service_error(reply)
-        print(f"div by zero -> error {err.code}: {err.description}" if err else "no error?")
+        say(f"div by zero -> error {err.code}: {err.description}" if err else "no error?")
 
         for found in micro.info(nc, "calc", max_msgs=1, timeout=5):
-            print(f"found {found.name} {found.version} ({found.id}):",
+            say(f"found {found.name} {found.version} ({found.id}):",
                   ", ".join(e.subject for e in found.endpoints))
         for ep in svc.stats().endpoints:
-            print(f"{ep.name}: {ep.num_requests} requests, {ep.num_errors} errors"
+            say(f"{ep.name}: {ep.num_requests} requests, {ep.num_errors} errors"
                   + (f", last error {ep.last_error}" if ep.last_error else ""))
-    print("stopped:", bool(svc.stopped))
+    say("stopped:", bool(svc.stopped))
     return 0
 
 
