@@ -24,6 +24,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Callable, Deque, Iterator, List, Optional, Protocol
 
 from . import errors
+from ._signal import Signal
 from .msg import Msg, MsgHost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +105,7 @@ class Subscription:
         self._lock = threading.Lock()
         # made on first use (most subscriptions never need them)
         self._drained: Optional[threading.Condition] = None  # drain waits for emptiness here
-        self._avail: Optional[threading.Condition] = None  # consumers wait for messages here
+        self._avail: Optional[Signal] = None  # consumers wait for messages here
         self._consumers_waiting = 0
         self._drain_waiters = 0
         self._q: Deque[Msg] = deque()
@@ -123,7 +124,7 @@ class Subscription:
         self._pool = pool if cb is not None else None
         self._thread: Optional[threading.Thread] = None
         if cb is not None and pool is None:
-            self._avail = threading.Condition(self._lock)
+            self._avail = Signal(self._lock)
             self._thread = threading.Thread(
                 target=self._run_thread, name=f"natsync-sub-{sid}-{subject}"[:60], daemon=True
             )
@@ -346,7 +347,7 @@ class Subscription:
                         f"nats: timeout: no message on {self._subject!r} within {timeout}s"
                     )
                 if self._avail is None:
-                    self._avail = threading.Condition(self._lock)
+                    self._avail = Signal(self._lock)
                 self._consumers_waiting += 1
                 try:
                     self._avail.wait(min(left, 5.0))
