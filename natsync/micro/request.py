@@ -52,14 +52,17 @@ def service_error(msg: Msg) -> Optional[ServiceError]:
 class Request:
     """A request to an endpoint: ``subject``, ``headers``, ``data``, and the ways to answer."""
 
-    __slots__ = ("_msg", "_error", "_responded", "_on_error")
+    __slots__ = ("_msg", "_error", "_responded", "_on_error", "_busy")
 
-    def __init__(self, msg: Msg, on_error: Optional[Callable[[str, str, bool], None]] = None) -> None:
+    def __init__(self, msg: Msg, on_error: Optional[Callable[[str, str, bool], None]] = None,
+                 busy: Optional[Callable[[], bool]] = None) -> None:
         self._msg = msg
         self._error: Optional[Tuple[str, str]] = None
         self._responded = False
         # the endpoint's error counter: (code, description, first error of this request)
         self._on_error = on_error
+        # True when more requests wait for the endpoint's workers (see respond)
+        self._busy = busy
 
     def _record_error(self, code: str, description: str) -> None:
         first = self._error is None
@@ -95,8 +98,15 @@ class Request:
     def respond(self, data: bytes = b"", headers: Optional[Headers] = None) -> None:
         """Send ``data`` (with ``headers``, none by default) to the requester."""
         self._responded = True
+        msg = self._msg
+        busy = self._busy
+        if busy is not None and msg.reply and busy() and msg._client is not None:
+            # more requests are waiting: queue the reply for the flusher, which writes it
+            # (with the next ones) while this worker goes on, instead of a write per reply
+            msg._client.publish(msg.reply, data, headers=headers or None)
+            return
         # headers={} sends none: Msg.respond would otherwise echo the request's headers
-        self._msg.respond(data, headers if headers is not None else {})
+        msg.respond(data, headers if headers is not None else {})
 
     def respond_error(self, code: str, description: str, data: bytes = b"",
                       headers: Optional[Headers] = None) -> None:
@@ -117,13 +127,15 @@ class Request:
 
 
 def run_handler(handler: Callable[[Request], None], msg: Msg,
-                on_error: Callable[[str, str, bool], None]) -> Optional[Exception]:
+                on_error: Callable[[str, str, bool], None],
+                busy: Optional[Callable[[], bool]] = None) -> Optional[Exception]:
     """Run ``handler`` on the request in ``msg``. A ``ServiceError`` it raises is
     answered with its code and description, anything else with ``500`` and its
     repr (unless the handler already answered); every error, raised or sent with
     ``respond_error``, goes to ``on_error`` before the requester sees it.
-    Returns what the handler raised, if anything."""
-    req = Request(msg, on_error)
+    ``busy`` tells whether more requests wait (replies are then queued, not written
+    one by one). Returns what the handler raised, if anything."""
+    req = Request(msg, on_error, busy)
     try:
         handler(req)
         return None

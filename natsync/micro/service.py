@@ -100,12 +100,18 @@ class Endpoint:
         until the subscription ends (stopped, or the connection closed)."""
         sub = self._sub
         assert sub is not None
+        _local.service = self._service  # this thread runs this service's handlers only
         while True:
             try:
                 msg = sub.next_msg(timeout=None)
             except errors.Error:
                 return
             self._handle(msg)
+
+    def _busy(self) -> bool:
+        """More requests are queued for the workers."""
+        sub = self._sub
+        return sub is not None and sub.pending_msgs > 0
 
     def _join(self, deadline: float) -> None:
         me = threading.current_thread()
@@ -119,11 +125,7 @@ class Endpoint:
         start = time.perf_counter_ns()
         with self._lock:  # counted before anything is answered, so stats never lag a reply
             self._num_requests += 1
-        _local.service = self._service
-        try:
-            raised = run_handler(self._handler, msg, self._count_error)
-        finally:
-            _local.service = None
+        raised = run_handler(self._handler, msg, self._count_error, self._busy)
         elapsed = time.perf_counter_ns() - start
         with self._lock:
             self._processing_time += elapsed

@@ -198,6 +198,59 @@ def test_errors_are_answered_counted_and_reported(connect: Callable[..., natsync
     svc.stop()
 
 
+def test_replies_to_a_burst_keep_their_data_headers_and_errors(
+        connect: Callable[..., natsync.Client]) -> None:
+    """While more requests wait for the worker, replies are queued rather than written
+    one by one: each still carries its own data, headers and error headers."""
+    snc = connect()
+    gate = threading.Event()
+
+    def handler(req: micro.Request) -> None:
+        gate.wait(WAIT)  # the first request holds the worker while the others queue up
+        i = int(req.data)
+        if i % 3 == 0:
+            req.respond_error("400", f"bad {i}", data=b"e%d" % i, headers={"X-I": str(i)})
+        elif i % 3 == 1:
+            req.respond(b"ok%d" % i, headers={"X-I": str(i)})
+        else:
+            req.respond(b"ok%d" % i)
+
+    svc = micro.add_service(snc, name="burst", version="1.0.0")
+    svc.add_endpoint(name="b", handler=handler)
+    rnc = connect()
+    n = 30
+    replies: Dict[int, natsync.Msg] = {}
+
+    def ask(i: int) -> None:
+        replies[i] = rnc.request("b", b"%d" % i, timeout=WAIT)
+
+    ts = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    sub = svc._endpoints[0]._sub
+    assert sub is not None
+    deadline = time.monotonic() + WAIT
+    while sub.pending_msgs < n - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sub.pending_msgs == n - 1  # one with the worker, the rest queued
+    gate.set()
+    for t in ts:
+        t.join(WAIT)
+    assert sorted(replies) == list(range(n))
+    for i, msg in replies.items():
+        err = micro.service_error(msg)
+        if i % 3 == 0:
+            assert err == micro.ServiceError("400", f"bad {i}") and msg.data == b"e%d" % i
+            assert msg.headers is not None and msg.headers["X-I"] == str(i)
+        elif i % 3 == 1:
+            assert err is None and msg.data == b"ok%d" % i and msg.headers == {"X-I": str(i)}
+        else:
+            assert err is None and msg.data == b"ok%d" % i and msg.headers is None
+    ep = svc.stats().endpoints[0]
+    assert (ep.num_requests, ep.num_errors) == (n, n // 3)
+    svc.stop()
+
+
 def test_last_error_and_error_cb(connect: Callable[..., natsync.Client]) -> None:
     events = Events()
     snc = connect(error_cb=events.error_cb)
