@@ -18,8 +18,12 @@ class _RespMux(Subscription):
     def __init__(self, client: SubscriptionHost, sid: int, prefix: str) -> None:
         super().__init__(client, sid, prefix + "*", pending_msgs_limit=0, pending_bytes_limit=0)
         self.prefix = prefix
+        self.bprefix = prefix.encode()
         self.plen = len(prefix)
         self.waiters: Dict[str, Waiter] = {}
+        #: requests between their start and their return (waiting or not): more than
+        #: one means other threads may be about to write too (see Client.request)
+        self.active: Dict[str, None] = {}
 
     def fail_all(self, exc: BaseException) -> None:
         """The client closed: every waiting request gets ``exc``."""

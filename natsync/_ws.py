@@ -255,7 +255,7 @@ class WSStream(transport.Layered):
     def _frame(self, payload: ws.Buffer, opcode: int = ws.OP_BINARY) -> bytes:
         return ws.encode_frame(payload, os.urandom(4) if self.mask else None, opcode)
 
-    def send(self, data: memoryview) -> int:
+    def send(self, data: ws.Buffer) -> int:
         """Write all of ``data`` as one frame (returns its length), or raise having
         completed no frame: a half-written frame is never delivered by the server."""
         if self.closed:

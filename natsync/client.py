@@ -35,7 +35,9 @@ Lock order (every module follows it):
    reconnector's state.
 3. A subscription's lock (``Subscription._lock``), taken under 2 or alone.
 4. A connection's write lock (``Connection.wlock``): only *tried* under 2
-   (``write_direct``), otherwise held alone around one socket write.
+   (``write_direct``), never waited for under 2; otherwise held around socket
+   writes, and a direct writer takes 2 briefly between its writes (to collect
+   what others queued meanwhile), which is safe as nobody waits for 4 under 2.
 5. Leaves, never held while taking another lock: the events queue
    (``CallbackThread``), a ``Waiter``'s lock.
 
@@ -53,6 +55,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 from . import errors, transport
 from ._callbacks import CallbackThread
 from ._dispatch import CallbackPool
+from ._framing import frame_message, too_big
 from ._jsentry import JetStreamEntry
 from ._reconnect import Reconnector
 from ._request import _connect_failure, _RespMux
@@ -67,7 +70,6 @@ from .nuid import NUID
 from .options import Options, build_options
 from .outbox import CONNECTED, Ctl, Outbox
 from .protocol import encode
-from .protocol.headers import encode_headers
 from .protocol.parser import Parser
 from .protocol.subjects import validate_queue, validate_sub_subject, validate_subject
 from .servers import Server, ServerPool
@@ -330,6 +332,8 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
     def _pub_prefix(self, subject: str) -> bytes:
         validate_subject(subject)
         prefix = b"PUB " + subject.encode() + b" "
+        if subject.startswith("_INBOX."):
+            return prefix  # a reply subject: used once, it would only crowd the cache out
         cache = self._pub_cache
         if len(cache) >= _PUB_CACHE_MAX:
             cache.clear()
@@ -337,11 +341,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         return prefix
 
     def _too_big(self, subject: str, n: int) -> errors.Error:
-        return errors.MaxPayloadError(
-            f"nats: maximum payload exceeded: {n} bytes to {subject!r}, the server allows "
-            f"{self._max_payload}; split the message, store it in an Object Store, or raise "
-            "max_payload in the server config"
-        )
+        return too_big(subject, n, self._max_payload)
 
     def _encode(self, subject: str, payload: bytes, reply: str,
                 headers: Optional[Headers]) -> tuple[bytes, int]:
@@ -349,28 +349,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         if self._draining_pubs and self._state is not State.CLOSED:
             raise errors.ConnectionDrainingError(
                 "nats: connection draining: no new publishes are accepted")
-        validate_subject(subject)
-        if reply:
-            validate_subject(reply)
-        if type(payload) is bytes:
-            data: Union[bytes, memoryview] = payload
-        else:
-            # memoryview: only the buffer protocol (bytes(5) would be five zero bytes);
-            # a contiguous buffer is framed as it is, without a copy of its own
-            try:
-                view = memoryview(payload)
-            except TypeError:
-                raise _payload_type_error(payload) from None
-            data = view.cast("B") if view.c_contiguous else view.tobytes()
-        n = len(data)
-        if headers:
-            hdr = encode_headers(headers)
-            if n + len(hdr) > self._max_payload:
-                raise self._too_big(subject, n + len(hdr))
-            return encode.encode_hpub(subject, data, hdr, reply), n
-        if n > self._max_payload:
-            raise self._too_big(subject, n)
-        return encode.encode_pub(subject, data, reply), n
+        return frame_message(subject, payload, reply, headers, self._max_payload)
 
     def _publish_full(self, subject: str, payload: bytes, reply: str,
                       headers: Optional[Headers], now: bool = False) -> None:
@@ -379,10 +358,17 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         connection is idle: no hand-off to the flusher (and two copies less)."""
         frame, n = self._encode(subject, payload, reply, headers)
         if now or len(frame) >= DIRECT_WRITE_MIN:
-            conn = self._conn
-            if conn is not None and conn.write_direct(frame, n, is_msg=True):
-                return
-        self._outbox.put(frame, n)
+            self._send_now(frame, n)
+        else:
+            self._outbox.put(frame, n)
+
+    def _send_now(self, frame: bytes, n: int, gather: bool = False) -> None:
+        """Send a message frame (``n`` payload bytes) that a peer waits for: written by
+        this thread when the connection is idle, else queued (``gather``: see
+        :meth:`Connection.write_direct`)."""
+        conn = self._conn
+        if conn is None or not conn.write_direct(frame, n, is_msg=True, gather=gather):
+            self._outbox.put(frame, n)
 
     # ========================================================== subscribing
     def subscribe(
@@ -499,15 +485,30 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         token = str(next(self._req_ids))
         w = Waiter()
         mux.waiters[token] = w
+        active = mux.active
+        active[token] = None
         try:
-            self._publish_full(subject, payload, mux.prefix + token, headers, now=True)
-        except BaseException:
-            mux.waiters.pop(token, None)
-            raise
-        if not w.wait(timeout):
-            mux.waiters.pop(token, None)
-            raise errors.TimeoutError(
-                f"nats: timeout: request to {subject!r} timed out after {timeout}s without a response")
+            try:
+                if headers is None and type(payload) is bytes and not self._draining_pubs:
+                    # publish's fast path; the reply subject is our own inbox, valid by
+                    # making. Other threads' requests under way: gather their writes.
+                    prefix = self._pub_cache.get(subject) or self._pub_prefix(subject)
+                    n = len(payload)
+                    if n > self._max_payload:
+                        raise self._too_big(subject, n)
+                    self._send_now(b"%s%s%s %d\r\n%s\r\n" % (prefix, mux.bprefix, token.encode(),
+                                                               n, payload), n, len(active) > 1)
+                else:
+                    self._publish_full(subject, payload, mux.prefix + token, headers, now=True)
+            except BaseException:
+                mux.waiters.pop(token, None)
+                raise
+            if not w.wait(timeout):
+                mux.waiters.pop(token, None)
+                raise errors.TimeoutError(f"nats: timeout: request to {subject!r} timed out "
+                                          f"after {timeout}s without a response")
+        finally:
+            del active[token]
         if w.error is not None:
             raise w.error
         msg = w.msg
@@ -697,12 +698,6 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         return f"<natsync.Client #{self._id} {self._state.value}>"
 
 
-def _payload_type_error(payload: object) -> errors.Error:
-    return errors.Error(
-        f"nats: payload must be bytes-like (bytes, bytearray, memoryview), not "
-        f"{type(payload).__name__}; encode text first, e.g. data.encode()")
-
-
 class _Hooks:
     """The client as its parts see it: :class:`~natsync.connection.ConnectionOwner` for
     its connections, :class:`~natsync._host.ClientHost` for its subscriptions and
@@ -778,7 +773,15 @@ class _Hooks:
         self._client._drain_sub(sub, timeout)
 
     def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
-        self._client._publish_full(reply, data, "", headers, now=True)
+        c = self._client
+        if not headers and type(data) is bytes and not c._draining_pubs:
+            validate_subject(reply)  # the fast path of _publish_full (reply subjects never repeat)
+            n = len(data)
+            if n > c._max_payload:
+                raise c._too_big(reply, n)
+            c._send_now(b"PUB %s %d\r\n%s\r\n" % (reply.encode(), n, data), n)
+            return
+        c._publish_full(reply, data, "", headers, now=True)
 
     def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                 headers: Optional[Headers] = None) -> None:

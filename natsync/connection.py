@@ -18,8 +18,10 @@ imports or names the client. Messages go straight to the subscriptions in the
 grouped per subscription and handed over in one call each).
 
 Locks: the outbox lock (which is the client's lock) may be held while the write
-lock is *tried* (never waited for); the write lock is held only around socket
-writes. See :mod:`natsync.client` for the whole lock order.
+lock is *tried* (never waited for); the write lock is held around socket writes,
+and a direct writer takes the outbox lock briefly between its writes (nobody
+waits for the write lock under the outbox lock, so this cannot deadlock). See
+:mod:`natsync.client` for the whole lock order.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from operator import attrgetter
-from time import monotonic
-from typing import Any, Deque, Dict, List, Mapping, Optional, Protocol
+from time import monotonic, sleep
+from typing import Any, Deque, Dict, List, Mapping, Optional, Protocol, Union
 
 from . import errors, transport
 from .handshake import Established
@@ -41,6 +43,20 @@ from .servers import Server
 __all__ = ["Connection", "ConnectionOwner", "MsgSink", "Waiter", "unsent_frames"]
 
 _data = attrgetter("data")
+
+#: A direct writer writes its own frame, then what other threads queued meanwhile,
+#: for at most this many writes or (after its own) this many bytes; then it leaves
+#: the rest to the flusher and returns to its caller.
+DIRECT_ROUNDS = 16
+DIRECT_BYTES = 1024 * 1024
+#: Frames up to this size may wait for a yield of the GIL to gather others (see
+#: Connection.write_direct); a larger frame is worth a write of its own at once.
+GATHER_MAX = 16 * 1024
+#: After this many yields in a row that gathered nothing (the threads the GIL went
+#: to were not about to write: computing, say), a connection skips the yield for
+#: its next GATHER_PAUSE writes that could gather, then tries again.
+GATHER_MISSES = 8
+GATHER_PAUSE = 64
 
 
 class Waiter:
@@ -118,6 +134,9 @@ class Connection:
         self._pings_out = 0
         self.in_msgs = 0
         self.in_bytes = 0
+        # gathering (write_direct), changed only by the writer holding the write lock
+        self._gather_misses = 0
+        self._gather_paused = 0
 
     # ------------------------------------------------------------- threads
     def start(self, *, flusher: bool) -> None:
@@ -169,6 +188,9 @@ class Connection:
         """Hand each subscription its messages of one read in one go (in order), and
         handle the other events in stream order: messages before a PONG are queued
         before the flush it answers returns."""
+        if len(events) == 1 and type(events[0]) is Msg:  # the usual read under light load
+            self._deliver({events[0].sid: events})
+            return
         groups: Dict[int, List[Msg]] = {}
         for ev in events:
             if type(ev) is Msg:
@@ -196,10 +218,10 @@ class Connection:
 
     def _deliver(self, groups: Dict[int, List[Msg]]) -> None:
         subs = self._subs
-        sized = [(sid, msgs, sum(map(len, map(_data, msgs)))) for sid, msgs in groups.items()]
-        self.in_msgs += sum(len(msgs) for msgs in groups.values())
-        self.in_bytes += sum(nb for _sid, _msgs, nb in sized)
-        for sid, msgs, nbytes in sized:
+        for sid, msgs in groups.items():
+            nbytes = sum(map(len, map(_data, msgs)))
+            self.in_msgs += len(msgs)  # counted before the application can see them
+            self.in_bytes += nbytes
             sub = subs.get(sid)
             if sub is not None and sub._put_batch(msgs, nbytes):
                 self._owner.conn_sub_done(sub)
@@ -233,12 +255,23 @@ class Connection:
             transport.send_all(self.sock, data)
             self.write_since = 0.0
 
-    def write_direct(self, frame: bytes, payload_len: int, *, is_msg: bool) -> bool:
+    def write_direct(self, frame: bytes, payload_len: int, *, is_msg: bool,
+                     gather: bool = False) -> bool:
         """Write ``frame`` on the calling thread if nothing else is queued or being written
         (a request or a reply: saves the hand-off to the flusher). False: queue it instead.
 
         Order holds: the frame is claimed under the outbox lock with the write lock
-        taken before it is released, so anything published later queues behind it."""
+        taken before it is released, so anything published later queues behind it.
+
+        Combining: while this thread writes, other threads queue their frames without
+        waking the flusher, and this thread writes them too (in one write) before it
+        lets go, within ``DIRECT_ROUNDS`` writes and ``DIRECT_BYTES``; then the flusher
+        takes over.
+
+        With ``gather`` (other threads are likely about to write too: other threads'
+        requests are under way) a small frame waits for one yield of the GIL first,
+        so that threads woken at the same moment (by one read holding several
+        replies) queue theirs behind it, and all go out in this one write."""
         ob = self._outbox
         with ob.lock:
             if self.lost or not self.wlock.acquire(False):
@@ -246,17 +279,45 @@ class Connection:
             if not ob.claim_direct_locked(frame, payload_len, is_msg):
                 self.wlock.release()
                 return False
-        try:
-            self.write_since = monotonic()
-            transport.send_all(self.sock, frame)
-            self.write_since = 0.0
-        except transport.PartialSend as ps:
-            self.wlock.release()
-            ob.requeue_front(unsent_frames([frame], ps.sent), direct=True)
-            self._owner.conn_lost(self, ps.cause)
-            return True
+        data: Optional[Union[bytes, bytearray]] = frame
+        single = True
+        if gather and len(frame) < GATHER_MAX:
+            if self._gather_paused:
+                self._gather_paused -= 1
+            else:
+                sleep(0)  # lets the threads that wait for the GIL run, up to their write
+                with ob.lock:
+                    queued = ob.gather_locked(self.gen)
+                if queued:
+                    self._gather_misses = 0
+                    data = frame + queued
+                    single = False
+                else:
+                    self._gather_misses += 1
+                    if self._gather_misses >= GATHER_MISSES:
+                        self._gather_misses = 0
+                        self._gather_paused = GATHER_PAUSE
+        rounds = 0
+        more_bytes = 0  # written for other threads
+        gen = self.gen
+        sock = self.sock
+        while data is not None:
+            try:
+                self.write_since = monotonic()
+                transport.send_all(sock, data)
+                self.write_since = 0.0
+            except transport.PartialSend as ps:
+                self.wlock.release()
+                frames = [frame] if single else encode.split_frames(data)
+                ob.requeue_front(unsent_frames(frames, ps.sent), direct=True, gen=gen)
+                self._owner.conn_lost(self, ps.cause)
+                return True
+            rounds += 1
+            if not single:
+                more_bytes += len(data)
+            data = ob.take_direct(gen, rounds < DIRECT_ROUNDS and more_bytes < DIRECT_BYTES)
+            single = False
         self.wlock.release()
-        ob.direct_done()
         return True
 
     def _answer_ping(self) -> None:

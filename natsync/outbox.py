@@ -10,6 +10,14 @@ waits (backpressure), bounded by ``flush_timeout``; concurrent publishers can pa
 the check together, so the buffer may exceed ``pending_size`` by at most one frame
 per publishing thread.
 
+*Direct writes and combining*: a request or a reply may be written by its own
+thread when nothing is queued or being written (:meth:`Outbox.claim_direct_locked`),
+saving the flusher's wake-up. While it writes, frames that other threads queue wake
+nobody: the direct writer takes them (:meth:`Outbox.take_direct`) and writes them
+too, in one write, before it lets go (bounded; then the flusher takes over). Under
+load this coalesces many requests or replies into one write, which is cheaper for
+the client and for the server than a write each.
+
 *Buffering* (reconnecting, or replaying after a reconnect): a deque of whole
 message frames is the reconnect buffer, filled under the lock only. Subscriptions
 are state, re-sent from the subscription table, so only message frames are kept,
@@ -80,7 +88,9 @@ class Outbox:
         self.gen = 0  # connection generation the flusher may serve
         self.flusher_idle = False
         self.in_flight = False  # the flusher holds a batch it is writing
-        self.direct = False  # a caller writes one frame itself (see claim_direct_locked)
+        #: a caller is the writer (see claim_direct_locked): it writes its own frame,
+        #: then what was queued meanwhile, so nobody wakes the flusher for that
+        self.direct = False
         self.space_waiters = 0
         self.pending_size = pending_size
         self.buf_size_limit = buf_size
@@ -113,9 +123,11 @@ class Outbox:
         if self.mode is CONNECTED and len(buf) + len(frame) <= self.pending_size:
             buf += frame
             self.lens.append(payload_len)
+            # read after the append (see take_direct_locked): a direct writer
+            # writes what is queued before it lets go, so it needs no flusher
             if self.mode is not CONNECTED:
                 self._late()
-            elif self.flusher_idle:
+            elif self.flusher_idle and not self.direct:
                 self._wake()
             return
         with self.lock:
@@ -123,7 +135,7 @@ class Outbox:
 
     def _wake(self) -> None:
         with self.lock:
-            if self.flusher_idle:
+            if self.flusher_idle and not self.direct:
                 self.flusher_idle = False
                 self.data_ready.notify()
 
@@ -212,7 +224,7 @@ class Outbox:
     def _accepted(self, payload_len: int) -> None:
         self.out_msgs += 1
         self.out_bytes += payload_len
-        if self.mode is CONNECTED and self.flusher_idle:
+        if self.mode is CONNECTED and self.flusher_idle and not self.direct:
             self.flusher_idle = False
             self.data_ready.notify()
 
@@ -294,7 +306,7 @@ class Outbox:
         if self.mode is not CONNECTED:
             return False
         self.buf += frame
-        if self.flusher_idle:
+        if self.flusher_idle and not self.direct:
             self.flusher_idle = False
             self.data_ready.notify()
         return True
@@ -308,12 +320,13 @@ class Outbox:
                 if self.space_waiters:
                     self.space.notify_all()
             buf = self.buf
-            while not buf:
+            # a direct writer writes what is queued before it lets go (take_direct)
+            while not buf or self.direct:
                 if self.mode is not CONNECTED or self.gen != gen:
                     return None
                 # idle first, then look again: a publisher appends, then reads the flag
                 self.flusher_idle = True
-                if not buf:
+                if not buf or self.direct:
                     self.data_ready.wait(idle_timeout)
                 self.flusher_idle = False
             if self.mode is not CONNECTED or self.gen != gen:
@@ -330,7 +343,8 @@ class Outbox:
         """Latency path (request, respond, flush): when nothing is queued or being
         written, the calling thread may write ``frame`` itself instead of waking the
         flusher. The caller must then hold the connection's write lock, write, and
-        call :meth:`direct_done` (or :meth:`requeue_front` on failure)."""
+        call :meth:`take_direct` until it returns None (or :meth:`requeue_front` on
+        failure)."""
         if self.mode is not CONNECTED or self.buf or self.in_flight or self.direct:
             return False
         self.direct = True
@@ -339,17 +353,51 @@ class Outbox:
             self.out_bytes += payload_len
         return True
 
-    def direct_done(self) -> None:
+    def gather_locked(self, gen: int) -> Optional[bytearray]:
+        """A direct writer of connection ``gen`` that let other threads run before its
+        write (see ``Connection.write_direct``): the frames they queued meanwhile, to
+        go out with its own in one write (it stays the writer)."""
+        if self.gen != gen or self.mode is not CONNECTED or not self.buf:
+            return None
+        data = self._drain_buf_locked()
+        self._count_locked()
+        return data
+
+    def take_direct(self, gen: int, more: bool = True) -> Optional[bytearray]:
+        """A direct writer of connection ``gen`` wrote what it had (it still holds the
+        write lock): with ``more``, the frames queued meanwhile, to write as well
+        (coalesced: the threads that queued them woke nobody); None when it is done,
+        and then it no longer is the writer.
+
+        The claim is dropped *before* the buffer is looked at, and a lock-free
+        :meth:`put` appends *before* it reads ``direct``: so either the put sees no
+        writer and wakes the flusher, or this sees its frame. Without ``more`` (a
+        writer that wrote enough for others), queued frames go to the flusher."""
         with self.lock:
+            if self.gen != gen:
+                return None  # a newer connection: its state is not ours to change
             self.direct = False
             if self.space_waiters:
                 self.space.notify_all()
+            if not self.buf or self.in_flight or self.mode is not CONNECTED:
+                return None  # nothing left, or the flusher (or the reconnect) has it
+            if not more:
+                if self.flusher_idle:
+                    self.flusher_idle = False
+                    self.data_ready.notify()
+                return None
+            self.direct = True
+            data = self._drain_buf_locked()
+            self._count_locked()
+            return data
 
-    def requeue_front(self, frames: Iterable[bytes], *, direct: bool = False) -> None:
+    def requeue_front(self, frames: Iterable[bytes], *, direct: bool = False,
+                      gen: Optional[int] = None) -> None:
         """Put frames a failed write did not fully hand over back at the front, in order."""
         with self.lock:
             if direct:
-                self.direct = False
+                if gen is None or gen == self.gen:
+                    self.direct = False
             else:
                 self.in_flight = False
             frames = list(frames)

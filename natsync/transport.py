@@ -15,6 +15,9 @@ from typing import Callable, Optional, Union
 
 from . import errors
 
+#: What a stream's send() takes: any bytes-like object with one-byte items.
+Buffer = Union[bytes, bytearray, memoryview]
+
 
 class Layered:
     """A protocol layered on a socket (WebSocket), with the socket-like surface the
@@ -33,7 +36,7 @@ class Layered:
     def recv_into(self, view: memoryview) -> int:
         raise NotImplementedError
 
-    def send(self, data: memoryview) -> int:
+    def send(self, data: Buffer) -> int:
         raise NotImplementedError
 
     def sendall(self, data: bytes) -> None:
@@ -180,7 +183,7 @@ class TLSStream:
                     pass
             self._wait(for_write=False)
 
-    def send(self, data: memoryview) -> int:
+    def send(self, data: Buffer) -> int:
         while True:
             with self.lock:
                 try:
@@ -252,9 +255,14 @@ def hard_shutdown(sock: Optional[Stream]) -> None:
 
 def send_all(sock: Stream, data: Union[bytes, bytearray]) -> int:
     """Write ``data`` fully; on error raise ``_PartialSend`` carrying the bytes written."""
-    view = memoryview(data)
     total = len(data)
-    sent = 0
+    try:
+        sent = sock.send(data)  # the usual case: all of it at once, no view needed
+    except BaseException as exc:
+        raise PartialSend(0, exc) from exc
+    if sent >= total:
+        return sent
+    view = memoryview(data)
     try:
         while sent < total:
             n = sock.send(view[sent:])

@@ -155,6 +155,10 @@ def test_request_no_responders_and_timeout(nc: natsync.Client) -> None:
     with pytest.raises(errors.TimeoutError):
         nc.request("silent", b"x", timeout=0.2)
     assert time.monotonic() - t0 < 5
+    with pytest.raises(errors.BadSubjectError):
+        nc.request("bad subject", b"x", timeout=2)
+    mux = nc._mux  # a request that failed leaves no bookkeeping behind
+    assert mux is not None and not mux.waiters and not mux.active
 
 
 def test_concurrent_requests(nc: natsync.Client) -> None:
@@ -175,6 +179,7 @@ def test_concurrent_requests(nc: natsync.Client) -> None:
     for t in ts:
         t.join(30)
     assert len(results) == 400
+    assert nc._mux is not None and not nc._mux.active and not nc._mux.waiters
 
 
 def test_headers_multi_value(nc: natsync.Client) -> None:

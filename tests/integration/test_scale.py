@@ -76,6 +76,68 @@ def test_eight_publishers_across_reconnects(server: NatsServer) -> None:
     watcher.close()
 
 
+def test_requests_and_publishes_from_many_threads_combine_in_order(server: NatsServer) -> None:
+    """6 threads each alternate a publish and a request on one connection, so requests
+    written by their own thread carry the other threads' queued frames with them
+    (combining), across forced reconnects: every publish arrives once, in its thread's
+    order; every request is answered or fails with a clear error (one in flight at a
+    reconnect may lose its reply); the stats count every message exactly."""
+    n_threads, per_thread = 6, 400
+    responder = natsync.connect(server.url)
+    responder.subscribe("rq", cb=lambda m: m.respond(m.data))
+    watcher = natsync.connect(server.url)
+    sub = watcher.subscribe("mix.*", pending_msgs_limit=-1, pending_bytes_limit=-1)
+    responder.flush()
+    watcher.flush()
+    nc = natsync.connect(server.url, **FAST)
+    start = threading.Barrier(n_threads + 1, timeout=20)
+    answered = [0] * n_threads
+    lost: List[str] = []
+
+    def worker(k: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            nc.publish(f"mix.{k}", b"%d" % i)
+            try:
+                reply = nc.request("rq", b"%d %d" % (k, i), timeout=5)
+            except (errors.TimeoutError, errors.NoRespondersError) as exc:
+                lost.append(f"{k}/{i}: {exc}")  # a reply lost to a reconnect
+                continue
+            assert reply.data == b"%d %d" % (k, i)
+            answered[k] += 1
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+    for t in ts:
+        t.start()
+    start.wait()
+    for _ in range(2):
+        wait_until(lambda: sum(answered) > 300)
+        nc.force_reconnect()
+        wait_until(lambda: nc.is_connected)
+    for t in ts:
+        t.join(120)
+        assert not t.is_alive()
+    nc.flush(30)
+    watcher.flush(30)
+    per: Dict[int, List[int]] = {k: [] for k in range(n_threads)}
+    while True:
+        try:
+            m = sub.next_msg(2.0)
+        except errors.TimeoutError:
+            break
+        per[int(m.subject.split(".")[1])].append(int(m.data))
+    for k in range(n_threads):
+        assert per[k] == list(range(per_thread)), f"thread {k}: {len(per[k])} of {per_thread}"
+    assert sum(answered) + len(lost) == n_threads * per_thread
+    assert len(lost) <= 2 * n_threads, lost  # at most the requests in flight at each reconnect
+    st = nc.stats
+    assert st["out_msgs"] == 2 * n_threads * per_thread  # every publish and every request
+    mux = nc._mux
+    assert mux is not None and not mux.active and not mux.waiters  # nothing left behind
+    for c in (nc, watcher, responder):
+        c.close()
+
+
 @pytest.mark.slow
 def test_ten_thousand_subscriptions_churn_during_delivery(server: NatsServer) -> None:
     """10,000 callback subscriptions, subscribing and unsubscribing while messages are
