@@ -6,7 +6,7 @@ wait has a timeout; no timing assertions."""
 from __future__ import annotations
 
 import threading
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -24,6 +24,27 @@ def sub_threads(nc: natsync.Client) -> List[str]:
     suffix = f"-{nc._id}"
     return [t.name for t in threading.enumerate()
             if t.name.startswith("natsync-sub-") and t.name.endswith(suffix)]
+
+
+def join_and_check_order(ts: List[threading.Thread], nc: natsync.Client,
+                         watcher: natsync.Client, sub: natsync.Subscription, per_thread: int,
+                         source: Callable[[natsync.Msg], Tuple[int, ...]]) -> None:
+    """Join the publishing threads, flush both sides, then check that each thread's
+    ``per_thread`` messages (``source(msg)`` -> (thread, seq)) arrived once, in order."""
+    for t in ts:
+        t.join(120)
+        assert not t.is_alive()
+    nc.flush(30)
+    watcher.flush(30)
+    per: Dict[int, List[int]] = {k: [] for k in range(len(ts))}
+    while True:
+        try:
+            k, i = source(sub.next_msg(2.0))
+        except errors.TimeoutError:
+            break
+        per[k].append(i)
+    for k in range(len(ts)):
+        assert per[k] == list(range(per_thread)), f"thread {k}: {len(per[k])} of {per_thread}"
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +75,8 @@ def test_eight_publishers_across_reconnects(server: NatsServer) -> None:
     for _ in range(4):
         nc.force_reconnect()
         wait_until(lambda: nc.is_connected)
-    for t in ts:
-        t.join(60)
-        assert not t.is_alive()
-    nc.flush(30)
-    watcher.flush(30)
-    per: Dict[int, List[int]] = {k: [] for k in range(8)}
-    while True:
-        try:
-            k, i = sub.next_msg(2.0).data.split()
-        except errors.TimeoutError:
-            break
-        per[int(k)].append(int(i))
-    for k in range(8):
-        assert per[k] == list(range(per_thread)), f"thread {k}: {len(per[k])} of {per_thread}"
+    join_and_check_order(ts, nc, watcher, sub, per_thread,
+                         lambda m: tuple(map(int, m.data.split())))  # data: "thread seq"
     st = nc.stats
     assert st["out_msgs"] == 8 * per_thread
     assert st["out_bytes"] == sum(len(b"%d %d" % (k, i)) for k in range(8) for i in range(per_thread))
@@ -114,20 +123,8 @@ def test_requests_and_publishes_from_many_threads_combine_in_order(server: NatsS
         wait_until(lambda: sum(answered) > 300)
         nc.force_reconnect()
         wait_until(lambda: nc.is_connected)
-    for t in ts:
-        t.join(120)
-        assert not t.is_alive()
-    nc.flush(30)
-    watcher.flush(30)
-    per: Dict[int, List[int]] = {k: [] for k in range(n_threads)}
-    while True:
-        try:
-            m = sub.next_msg(2.0)
-        except errors.TimeoutError:
-            break
-        per[int(m.subject.split(".")[1])].append(int(m.data))
-    for k in range(n_threads):
-        assert per[k] == list(range(per_thread)), f"thread {k}: {len(per[k])} of {per_thread}"
+    join_and_check_order(ts, nc, watcher, sub, per_thread,
+                         lambda m: (int(m.subject.split(".")[1]), int(m.data)))
     assert sum(answered) + len(lost) == n_threads * per_thread
     assert len(lost) <= 2 * n_threads, lost  # at most the requests in flight at each reconnect
     st = nc.stats

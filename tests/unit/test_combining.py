@@ -6,7 +6,7 @@ its own, and a Connection over a scripted socket object."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 
@@ -60,6 +60,15 @@ class Flusher:
         assert not self._t.is_alive()
 
 
+@pytest.fixture
+def flushing() -> Iterator[tuple[Outbox, Flusher]]:
+    """A connected outbox with a flusher thread waiting on it."""
+    ob = new_outbox()
+    fl = Flusher(ob)
+    yield ob, fl
+    fl.stop()
+
+
 def wait_until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
     ev = threading.Event()
     for _ in range(int(timeout / 0.005)):
@@ -72,43 +81,37 @@ def wait_until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
 # ------------------------------------------------------------------ the outbox
 
 
-def test_frames_queued_during_a_direct_write_go_to_the_writer_not_the_flusher() -> None:
-    ob = new_outbox()
-    fl = Flusher(ob)
-    try:
-        with ob.lock:
-            assert ob.claim_direct_locked(frame(1), 2, True)
-        ob.put(frame(2), 2)
-        ob.put(frame(3), 2)
-        # the idle flusher was not woken for them (it stays idle, with nothing taken)
-        assert not fl.got.wait(0.2)
-        assert ob.flusher_idle
-        assert ob.take_direct(1) == frame(2) + frame(3)  # one write for both
-        assert ob.direct  # still the writer while it writes them
-        assert ob.take_direct(1) is None
-        assert not ob.direct
-        assert ob.counts() == (3, 6)  # the claimed frame and the two combined ones
-        # once the writer let go, a publish wakes the flusher again
-        ob.put(frame(4), 2)
-        assert fl.got.wait(WAIT)
-        assert fl.batches == [frame(4)]
-    finally:
-        fl.stop()
+def test_frames_queued_during_a_direct_write_go_to_the_writer_not_the_flusher(
+        flushing: tuple[Outbox, Flusher]) -> None:
+    ob, fl = flushing
+    with ob.lock:
+        assert ob.claim_direct_locked(frame(1), 2, True)
+    ob.put(frame(2), 2)
+    ob.put(frame(3), 2)
+    # the idle flusher was not woken for them (it stays idle, with nothing taken)
+    assert not fl.got.wait(0.2)
+    assert ob.flusher_idle
+    assert ob.take_direct(1) == frame(2) + frame(3)  # one write for both
+    assert ob.direct  # still the writer while it writes them
+    assert ob.take_direct(1) is None
+    assert not ob.direct
+    assert ob.counts() == (3, 6)  # the claimed frame and the two combined ones
+    # once the writer let go, a publish wakes the flusher again
+    ob.put(frame(4), 2)
+    assert fl.got.wait(WAIT)
+    assert fl.batches == [frame(4)]
 
 
-def test_a_writer_that_wrote_enough_hands_the_rest_to_the_flusher() -> None:
-    ob = new_outbox()
-    fl = Flusher(ob)
-    try:
-        with ob.lock:
-            assert ob.claim_direct_locked(frame(1), 2, True)
-        ob.put(frame(2), 2)
-        assert ob.take_direct(1, more=False) is None
-        assert not ob.direct
-        assert fl.got.wait(WAIT)
-        assert fl.batches == [frame(2)]
-    finally:
-        fl.stop()
+def test_a_writer_that_wrote_enough_hands_the_rest_to_the_flusher(
+        flushing: tuple[Outbox, Flusher]) -> None:
+    ob, fl = flushing
+    with ob.lock:
+        assert ob.claim_direct_locked(frame(1), 2, True)
+    ob.put(frame(2), 2)
+    assert ob.take_direct(1, more=False) is None
+    assert not ob.direct
+    assert fl.got.wait(WAIT)
+    assert fl.batches == [frame(2)]
 
 
 def test_control_frames_queued_during_a_direct_write_are_combined_too() -> None:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import threading
-from typing import List
+from typing import Callable, List
 
 from natsync._signal import Signal
 
 WAIT = 10.0
+
+
+def start_waiters(target: Callable[[], None], n: int, lock: threading.Lock, sig: Signal,
+                  then: Callable[[Signal], None]) -> List[threading.Thread]:
+    """Start ``n`` threads running ``target``; once all wait on ``sig``, call ``then(sig)``."""
+    ts = [threading.Thread(target=target) for _ in range(n)]
+    for t in ts:
+        t.start()
+    ev = threading.Event()
+    while True:
+        with lock:
+            if sig.waiting == n:
+                then(sig)
+                return ts
+        ev.wait(0.005)
 
 
 def test_notify_wakes_one_waiter_and_the_lock_is_held_again() -> None:
@@ -21,16 +36,8 @@ def test_notify_wakes_one_waiter_and_the_lock_is_held_again() -> None:
             woke.append(sig.wait(WAIT))
             held.append(lock.locked())
 
-    ts = [threading.Thread(target=waiter) for _ in range(2)]
-    for t in ts:
-        t.start()
+    ts = start_waiters(waiter, 2, lock, sig, Signal.notify)
     ev = threading.Event()
-    while True:
-        with lock:
-            if sig.waiting == 2:
-                sig.notify()
-                break
-        ev.wait(0.005)
     ts_alive = lambda: sum(t.is_alive() for t in ts)  # noqa: E731
     for _ in range(2000):
         if ts_alive() == 1:
@@ -65,16 +72,7 @@ def test_notify_all_wakes_every_waiter() -> None:
             sig.wait(WAIT)
         done.wait(WAIT)
 
-    ts = [threading.Thread(target=waiter) for _ in range(5)]
-    for t in ts:
-        t.start()
-    ev = threading.Event()
-    while True:
-        with lock:
-            if sig.waiting == 5:
-                sig.notify_all()
-                break
-        ev.wait(0.005)
+    ts = start_waiters(waiter, 5, lock, sig, Signal.notify_all)
     done.wait(WAIT)
     for t in ts:
         t.join(WAIT)
