@@ -45,6 +45,7 @@ from collections import deque
 from typing import Callable, Deque, Iterable, List, Optional, Tuple
 
 from . import errors
+from ._signal import Signal
 from .protocol.encode import is_msg_frame, split_frames
 
 
@@ -74,7 +75,7 @@ class Outbox:
         flush_timeout: Optional[float],
     ) -> None:
         self.lock = threading.Lock()
-        self.data_ready = threading.Condition(self.lock)  # the flusher waits here
+        self.data_ready = Signal(self.lock)  # the flusher waits here
         self.space = threading.Condition(self.lock)  # publishers and emptiness waiters
         #: connected mode: whole frames as bytes, appended without the lock; never rebound
         self.buf = bytearray()
