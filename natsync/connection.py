@@ -285,7 +285,12 @@ class Connection:
             if self._gather_paused:
                 self._gather_paused -= 1
             else:
-                sleep(0)  # lets the threads that wait for the GIL run, up to their write
+                try:
+                    sleep(0)  # lets the threads that wait for the GIL run, up to their write
+                except BaseException:  # Ctrl-C: nothing written yet; the flusher sends it
+                    self.wlock.release()
+                    ob.requeue_front([frame], direct=True, gen=self.gen, wake=True)
+                    raise
                 with ob.lock:
                     queued = ob.gather_locked(self.gen)
                 if queued:

@@ -124,7 +124,7 @@ class Outbox:
         if self.mode is CONNECTED and len(buf) + len(frame) <= self.pending_size:
             buf += frame
             self.lens.append(payload_len)
-            # read after the append (see take_direct_locked): a direct writer
+            # read after the append (see take_direct): a direct writer
             # writes what is queued before it lets go, so it needs no flusher
             if self.mode is not CONNECTED:
                 self._late()
@@ -393,8 +393,11 @@ class Outbox:
             return data
 
     def requeue_front(self, frames: Iterable[bytes], *, direct: bool = False,
-                      gen: Optional[int] = None) -> None:
-        """Put frames a failed write did not fully hand over back at the front, in order."""
+                      gen: Optional[int] = None, wake: bool = False) -> None:
+        """Put frames a failed write did not fully hand over back at the front, in order.
+        With ``wake`` (nothing of them was written and the connection goes on) the
+        flusher is woken for them; otherwise the connection is being dropped and the
+        reconnect takes them."""
         with self.lock:
             if direct:
                 if gen is None or gen == self.gen:
@@ -404,6 +407,9 @@ class Outbox:
             frames = list(frames)
             if self.mode is CONNECTED:
                 self.buf[0:0] = b"".join(frames)
+                if wake and self.flusher_idle and not self.direct:
+                    self.flusher_idle = False
+                    self.data_ready.notify()
             else:
                 keep = [f for f in frames if is_msg_frame(f)]
                 self.frames.extendleft(reversed(keep))

@@ -341,3 +341,23 @@ def test_yields_that_gather_nothing_are_paused_then_tried_again(
     write()
     assert len(yields) == 5
     assert sock.sent[-1] == frame(1) + frame(99)
+
+
+def test_ctrl_c_during_the_yield_leaves_the_frame_to_the_flusher(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(secs: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(connection_mod, "sleep", interrupted)
+    ob = new_outbox()
+    sock = ScriptedSock()
+    conn, owner = new_connection(ob, sock)
+    with ob.lock:
+        ob.flusher_idle = True
+    with pytest.raises(KeyboardInterrupt):
+        conn.write_direct(frame(1), 2, is_msg=True, gather=True)
+    assert sock.sent == [] and not owner.lost  # nothing written, the connection goes on
+    assert bytes(ob.buf) == frame(1) and not ob.direct  # accepted, so kept, first in line
+    assert not ob.flusher_idle  # the flusher was woken for it
+    assert conn.wlock.acquire(False)
+    conn.wlock.release()
