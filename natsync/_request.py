@@ -3,7 +3,7 @@ one error connect() raises for a failed first pass over the server pool."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 from . import errors
 from .connection import Waiter
@@ -23,7 +23,7 @@ class _RespMux(Subscription):
         self.waiters: Dict[str, Waiter] = {}
         #: requests between their start and their return (waiting or not): more than
         #: one means other threads may be about to write too (see Client.request)
-        self.active: Dict[str, None] = {}
+        self.active: Set[str] = set()
 
     def fail_all(self, exc: BaseException) -> None:
         """The client closed: every waiting request gets ``exc``."""

@@ -362,6 +362,20 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         else:
             self._outbox.put(frame, n)
 
+    def _send_plain(self, subject: str, prefix: bytes, reply: bytes, payload: bytes,
+                    gather: bool = False) -> None:
+        """publish's fast path for a message a peer waits for (a request or a reply):
+        ``prefix`` is the validated ``PUB <subject> ``, ``reply`` a valid reply subject
+        or empty; sent with :meth:`_send_now`."""
+        n = len(payload)
+        if n > self._max_payload:
+            raise self._too_big(subject, n)
+        if reply:
+            frame = b"%s%s %d\r\n%s\r\n" % (prefix, reply, n, payload)
+        else:
+            frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
+        self._send_now(frame, n, gather)
+
     def _send_now(self, frame: bytes, n: int, gather: bool = False) -> None:
         """Send a message frame (``n`` payload bytes) that a peer waits for: written by
         this thread when the connection is idle, else queued (``gather``: see
@@ -486,18 +500,15 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
         w = Waiter()
         mux.waiters[token] = w
         active = mux.active
-        active[token] = None
+        active.add(token)
         try:
             try:
                 if headers is None and type(payload) is bytes and not self._draining_pubs:
                     # publish's fast path; the reply subject is our own inbox, valid by
                     # making. Other threads' requests under way: gather their writes.
                     prefix = self._pub_cache.get(subject) or self._pub_prefix(subject)
-                    n = len(payload)
-                    if n > self._max_payload:
-                        raise self._too_big(subject, n)
-                    self._send_now(b"%s%s%s %d\r\n%s\r\n" % (prefix, mux.bprefix, token.encode(),
-                                                               n, payload), n, len(active) > 1)
+                    self._send_plain(subject, prefix, mux.bprefix + token.encode(), payload,
+                                     len(active) > 1)
                 else:
                     self._publish_full(subject, payload, mux.prefix + token, headers, now=True)
             except BaseException:
@@ -508,7 +519,7 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
                 raise errors.TimeoutError(f"nats: timeout: request to {subject!r} timed out "
                                           f"after {timeout}s without a response")
         finally:
-            del active[token]
+            active.discard(token)
         if w.error is not None:
             raise w.error
         msg = w.msg
@@ -775,11 +786,8 @@ class _Hooks:
     def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
         c = self._client
         if not headers and type(data) is bytes and not c._draining_pubs:
-            validate_subject(reply)  # the fast path of _publish_full (reply subjects never repeat)
-            n = len(data)
-            if n > c._max_payload:
-                raise c._too_big(reply, n)
-            c._send_now(b"PUB %s %d\r\n%s\r\n" % (reply.encode(), n, data), n)
+            validate_subject(reply)  # not cached: reply subjects never repeat
+            c._send_plain(reply, b"PUB %s " % reply.encode(), b"", data)
             return
         c._publish_full(reply, data, "", headers, now=True)
 

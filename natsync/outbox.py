@@ -152,6 +152,12 @@ class Outbox:
         del buf[:k]
         return data
 
+    def _take_all_locked(self) -> bytearray:
+        """Everything queued, for a writer; the lock-free publishes in it are counted."""
+        data = self._drain_buf_locked()
+        self._count_locked()
+        return data
+
     def _sweep_locked(self) -> None:
         """Outside connected mode: frames found in the byte buffer (a publish that raced
         the mode change) go to the reconnect buffer, or after close to ``unsent``."""
@@ -332,9 +338,8 @@ class Outbox:
                 self.flusher_idle = False
             if self.mode is not CONNECTED or self.gen != gen:
                 return None
-            data = self._drain_buf_locked()
+            data = self._take_all_locked()
             self.in_flight = True
-            self._count_locked()
             if self.space_waiters:
                 self.space.notify_all()
             return data
@@ -360,9 +365,7 @@ class Outbox:
         go out with its own in one write (it stays the writer)."""
         if self.gen != gen or self.mode is not CONNECTED or not self.buf:
             return None
-        data = self._drain_buf_locked()
-        self._count_locked()
-        return data
+        return self._take_all_locked()
 
     def take_direct(self, gen: int, more: bool = True) -> Optional[bytearray]:
         """A direct writer of connection ``gen`` wrote what it had (it still holds the
@@ -388,9 +391,7 @@ class Outbox:
                     self.data_ready.notify()
                 return None
             self.direct = True
-            data = self._drain_buf_locked()
-            self._count_locked()
-            return data
+            return self._take_all_locked()
 
     def requeue_front(self, frames: Iterable[bytes], *, direct: bool = False,
                       gen: Optional[int] = None, wake: bool = False) -> None:

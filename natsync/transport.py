@@ -256,23 +256,22 @@ def hard_shutdown(sock: Optional[Stream]) -> None:
 def send_all(sock: Stream, data: Union[bytes, bytearray]) -> int:
     """Write ``data`` fully; on error raise ``_PartialSend`` carrying the bytes written."""
     total = len(data)
+    sent = 0
+    view: Optional[memoryview] = None
     try:
         sent = sock.send(data)  # the usual case: all of it at once, no view needed
-    except BaseException as exc:
-        raise PartialSend(0, exc) from exc
-    if sent >= total:
-        return sent
-    view = memoryview(data)
-    try:
-        while sent < total:
-            n = sock.send(view[sent:])
-            if n <= 0:  # pragma: no cover - blocking sockets do not return 0
-                raise OSError("socket send returned 0")
-            sent += n
+        if sent < total:
+            view = memoryview(data)
+            while sent < total:
+                n = sock.send(view[sent:])
+                if n <= 0:  # pragma: no cover - blocking sockets do not return 0
+                    raise OSError("socket send returned 0")
+                sent += n
     except BaseException as exc:
         raise PartialSend(sent, exc) from exc
     finally:
-        view.release()
+        if view is not None:
+            view.release()
     return sent
 
 

@@ -60,6 +60,12 @@ class Flusher:
         assert not self._t.is_alive()
 
 
+def claim_first(ob: Outbox) -> None:
+    """Be the direct writer of frame 1, as write_direct is once it holds the write lock."""
+    with ob.lock:
+        assert ob.claim_direct_locked(frame(1), 2, True)
+
+
 @pytest.fixture
 def flushing() -> Iterator[tuple[Outbox, Flusher]]:
     """A connected outbox with a flusher thread waiting on it."""
@@ -84,8 +90,7 @@ def wait_until(cond: Callable[[], bool], timeout: float = WAIT) -> bool:
 def test_frames_queued_during_a_direct_write_go_to_the_writer_not_the_flusher(
         flushing: tuple[Outbox, Flusher]) -> None:
     ob, fl = flushing
-    with ob.lock:
-        assert ob.claim_direct_locked(frame(1), 2, True)
+    claim_first(ob)
     ob.put(frame(2), 2)
     ob.put(frame(3), 2)
     # the idle flusher was not woken for them (it stays idle, with nothing taken)
@@ -105,8 +110,7 @@ def test_frames_queued_during_a_direct_write_go_to_the_writer_not_the_flusher(
 def test_a_writer_that_wrote_enough_hands_the_rest_to_the_flusher(
         flushing: tuple[Outbox, Flusher]) -> None:
     ob, fl = flushing
-    with ob.lock:
-        assert ob.claim_direct_locked(frame(1), 2, True)
+    claim_first(ob)
     ob.put(frame(2), 2)
     assert ob.take_direct(1, more=False) is None
     assert not ob.direct
@@ -141,8 +145,7 @@ def test_a_writer_of_an_older_connection_leaves_the_new_one_alone() -> None:
 
 def test_nothing_is_taken_after_the_connection_was_lost() -> None:
     ob = new_outbox()
-    with ob.lock:
-        assert ob.claim_direct_locked(frame(1), 2, True)
+    claim_first(ob)
     ob.put(frame(2), 2)
     with ob.lock:
         ob.to_buffering_locked()
