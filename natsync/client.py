@@ -363,24 +363,22 @@ class Client(ClientStatus, ClientShutdown, JetStreamEntry):
             self._outbox.put(frame, n)
 
     def _send_plain(self, subject: str, prefix: bytes, reply: bytes, payload: bytes,
-                    gather: bool = False) -> None:
+                    gather: bool = False, queue: bool = False) -> None:
         """publish's fast path for a message a peer waits for (a request or a reply):
-        ``prefix`` is the validated ``PUB <subject> ``, ``reply`` a valid reply subject
-        or empty; sent with :meth:`_send_now`."""
+        ``prefix`` is the validated ``PUB <subject> ``, ``reply`` a valid reply subject or
+        empty; sent with :meth:`_send_now`."""
         n = len(payload)
         if n > self._max_payload:
             raise self._too_big(subject, n)
-        if reply:
-            frame = b"%s%s %d\r\n%s\r\n" % (prefix, reply, n, payload)
-        else:
-            frame = b"%s%d\r\n%s\r\n" % (prefix, n, payload)
-        self._send_now(frame, n, gather)
+        frame = (b"%s%s %d\r\n%s\r\n" % (prefix, reply, n, payload) if reply
+                 else b"%s%d\r\n%s\r\n" % (prefix, n, payload))
+        self._send_now(frame, n, gather, queue)
 
-    def _send_now(self, frame: bytes, n: int, gather: bool = False) -> None:
-        """Send a message frame (``n`` payload bytes) that a peer waits for: written by
-        this thread when the connection is idle, else queued (``gather``: see
-        :meth:`Connection.write_direct`)."""
-        conn = self._conn
+    def _send_now(self, frame: bytes, n: int, gather: bool = False, queue: bool = False) -> None:
+        """Send a message frame (``n`` payload bytes) that a peer waits for: written by this
+        thread when the connection is idle, else queued (``gather``: see ``write_direct``;
+        ``queue``: more follow from this thread, so a small frame is queued for the flusher)."""
+        conn = None if queue and n < DIRECT_WRITE_MIN else self._conn
         if conn is None or not conn.write_direct(frame, n, is_msg=True, gather=gather):
             self._outbox.put(frame, n)
 
@@ -783,13 +781,13 @@ class _Hooks:
     def drain_sub(self, sub: Subscription, timeout: Optional[float]) -> None:
         self._client._drain_sub(sub, timeout)
 
-    def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
+    def respond(self, reply: str, data: bytes, headers: Optional[Headers], later: bool = False) -> None:
         c = self._client
         if not headers and type(data) is bytes and not c._draining_pubs:
             validate_subject(reply)  # not cached: reply subjects never repeat
-            c._send_plain(reply, b"PUB %s " % reply.encode(), b"", data)
+            c._send_plain(reply, b"PUB %s " % reply.encode(), b"", data, queue=later)
             return
-        c._publish_full(reply, data, "", headers, now=True)
+        c._publish_full(reply, data, "", headers, now=not later)
 
     def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                 headers: Optional[Headers] = None) -> None:

@@ -20,8 +20,10 @@ class MsgHost(Protocol):
     The client hands each message an object implementing it; a message never
     imports or names the client."""
 
-    def respond(self, reply: str, data: bytes, headers: Optional[Headers]) -> None:
-        """Publish a reply for a waiting requester."""
+    def respond(self, reply: str, data: bytes, headers: Optional[Headers],
+                later: bool = False) -> None:
+        """Publish a reply for a waiting requester: written at once when the connection
+        is idle or, with ``later`` (more replies follow soon), queued for the flusher."""
 
     def publish(self, subject: str, payload: bytes = b"", reply: str = "",
                 headers: Optional[Headers] = None) -> None:

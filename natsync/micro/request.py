@@ -99,14 +99,14 @@ class Request:
         """Send ``data`` (with ``headers``, none by default) to the requester."""
         self._responded = True
         msg = self._msg
-        busy = self._busy
-        if busy is not None and msg.reply and busy() and msg._client is not None:
-            # more requests are waiting: queue the reply for the flusher, which writes it
-            # (with the next ones) while this worker goes on, instead of a write per reply
-            msg._client.publish(msg.reply, data, headers=headers or None)
+        hooks = msg._client
+        if hooks is None or not msg.reply:
+            msg.respond(data, {})  # raises why it cannot be answered
             return
-        # headers={} sends none: Msg.respond would otherwise echo the request's headers
-        msg.respond(data, headers if headers is not None else {})
+        # more requests waiting: the reply is queued for the flusher, which writes it
+        # (with the next ones) while this worker goes on, instead of a write per reply
+        busy = self._busy
+        hooks.respond(msg.reply, data, headers or None, busy is not None and busy())
 
     def respond_error(self, code: str, description: str, data: bytes = b"",
                       headers: Optional[Headers] = None) -> None:

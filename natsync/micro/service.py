@@ -66,6 +66,16 @@ class _StoppedEvent(threading.Event):
         return self.is_set()
 
 
+class _Tally:
+    """One worker's counts: written by that worker only."""
+
+    __slots__ = ("requests", "time")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.time = 0
+
+
 class Endpoint:
     """One endpoint: its subscriptions, its handler and its statistics."""
 
@@ -78,9 +88,11 @@ class Endpoint:
         self._handler = config.handler
         self._concurrency = config.max_concurrency
         self._lock = threading.Lock()
-        self._num_requests = 0
+        # requests and time are counted per worker, without a lock (one writer each);
+        # reset() moves the baseline rather than zeroing what a worker may be adding to
+        self._tallies: List[_Tally] = []
+        self._base = (0, 0)
         self._num_errors = 0
-        self._processing_time = 0
         self._last_error: Optional[str] = None
         self._discard = False  # set when stop() gave up waiting: queued requests are dropped
         self._sub: Optional[Subscription] = None
@@ -101,12 +113,24 @@ class Endpoint:
         sub = self._sub
         assert sub is not None
         _local.service = self._service  # this thread runs this service's handlers only
+        tally = _Tally()
+        with self._lock:
+            self._tallies.append(tally)
+        handler, on_error, busy = self._handler, self._count_error, self._busy
+        clock = time.perf_counter_ns
         while True:
             try:
                 msg = sub.next_msg(timeout=None)
             except errors.Error:
                 return
-            self._handle(msg)
+            if self._discard:
+                continue
+            start = clock()
+            tally.requests += 1  # counted before anything is answered: stats never lag a reply
+            raised = run_handler(handler, msg, on_error, busy)
+            tally.time += clock() - start
+            if raised is not None:
+                self._service._client.report_error(raised)  # to error_cb; the service goes on
 
     def _busy(self) -> bool:
         """More requests are queued for the workers."""
@@ -119,19 +143,6 @@ class Endpoint:
             if t is not me:
                 t.join(max(deadline - time.monotonic(), 0.0))
 
-    def _handle(self, msg: Msg) -> None:
-        if self._discard:
-            return
-        start = time.perf_counter_ns()
-        with self._lock:  # counted before anything is answered, so stats never lag a reply
-            self._num_requests += 1
-        raised = run_handler(self._handler, msg, self._count_error, self._busy)
-        elapsed = time.perf_counter_ns() - start
-        with self._lock:
-            self._processing_time += elapsed
-        if raised is not None:
-            self._service._client.report_error(raised)  # to error_cb; the service goes on
-
     def _count_error(self, code: str, description: str, first: bool) -> None:
         with self._lock:
             if first:
@@ -140,7 +151,7 @@ class Endpoint:
 
     def _stats(self) -> EndpointStats:
         with self._lock:
-            n, t = self._num_requests, self._processing_time
+            n, t = self._totals()
             return EndpointStats(
                 name=self.name,
                 subject=self.subject,
@@ -158,8 +169,19 @@ class Endpoint:
 
     def _reset(self) -> None:
         with self._lock:
-            self._num_requests = self._num_errors = self._processing_time = 0
+            n, t = self._totals()
+            base = self._base
+            self._base = (base[0] + n, base[1] + t)
+            self._num_errors = 0
             self._last_error = None
+
+    def _totals(self) -> Tuple[int, int]:
+        """Requests and nanoseconds since the last reset (under the lock)."""
+        n = t = 0
+        for tally in self._tallies:
+            t += tally.time
+            n += tally.requests
+        return n - self._base[0], t - self._base[1]
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name!r} subject={self.subject!r} queue_group={self.queue_group!r}>"

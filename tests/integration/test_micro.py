@@ -473,6 +473,48 @@ def test_reset_zeroes_everything_and_stats_handler_adds_data(nc: natsync.Client)
         assert after.started >= before.started
 
 
+def test_reset_under_load_counts_exactly_what_follows(
+        connect: Callable[..., natsync.Client]) -> None:
+    """Four workers count without a lock; reset() moves the baseline, so a reset while
+    they run loses no later request and counts none twice."""
+    snc, rnc = connect(), connect()
+    with micro.add_service(snc, name="tally", version="1.0.0") as svc:
+        svc.add_endpoint(name="e", handler=echo, max_concurrency=4)
+        stop = threading.Event()
+        failures: List[BaseException] = []
+        answered = [0, 0, 0, 0]  # per requester thread
+
+        def load(i: int) -> None:
+            try:
+                while not stop.is_set():
+                    rnc.request("e", b"x", timeout=WAIT)
+                    answered[i] += 1
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(5):
+            time.sleep(0.05)
+            before = sum(answered)
+            svc.reset()
+            ep = svc.stats().endpoints[0]
+            # counted after the reset: answered since, or one of the 4 still in flight
+            assert 0 <= ep.num_requests <= sum(answered) - before + 4
+            assert ep.processing_time >= 0
+        stop.set()
+        for t in threads:
+            t.join(WAIT)
+        assert not failures, failures[:3]
+        svc.reset()
+        for i in range(40):
+            assert rnc.request("e", b"%d" % i, timeout=WAIT).data == b"%d" % i
+        ep = svc.stats().endpoints[0]
+        assert (ep.num_requests, ep.num_errors) == (40, 0)
+        assert ep.average_processing_time == ep.processing_time // 40 > 0
+
+
 def test_queue_groups_and_turning_them_off(connect: Callable[..., natsync.Client]) -> None:
     c = connect()
     shared = [micro.add_service(connect(), name="qsvc", version="1.0.0") for _ in range(2)]
