@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 
@@ -48,6 +48,23 @@ def echo(req: micro.Request) -> None:
     req.respond(req.data)
 
 
+def start_threads(n: int, body: Callable[[int], None]
+                  ) -> Tuple[List[threading.Thread], List[BaseException]]:
+    """Run ``body(i)`` on ``n`` threads; what they raise is collected for the test."""
+    failures: List[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            body(i)
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads, failures
+
+
 # ------------------------------------------------------------------ load and workers
 
 
@@ -67,23 +84,17 @@ def test_eight_threads_2000_requests_each_to_a_four_worker_endpoint(
     svc = micro.add_service(snc, name="load", version="1.0.0")
     svc.add_endpoint(name="work", handler=handler, max_concurrency=4)
     requesters = [connect(), connect()]
-    failures: List[BaseException] = []
     replies: List[int] = [0] * 8
 
     def run(i: int) -> None:
         rnc = requesters[i % 2]
-        try:
-            for j in range(2000):
-                payload = f"{i}-{j}".encode()
-                msg = rnc.request("work", payload, timeout=WAIT)
-                assert msg.data == b"re:" + payload  # its own reply, not another's
-                replies[i] += 1
-        except BaseException as exc:  # reported below
-            failures.append(exc)
+        for j in range(2000):
+            payload = f"{i}-{j}".encode()
+            msg = rnc.request("work", payload, timeout=WAIT)
+            assert msg.data == b"re:" + payload  # its own reply, not another's
+            replies[i] += 1
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
+    threads, failures = start_threads(8, run)
     for t in threads:
         t.join(300)
     assert not failures, failures[:3]
@@ -481,20 +492,14 @@ def test_reset_under_load_counts_exactly_what_follows(
     with micro.add_service(snc, name="tally", version="1.0.0") as svc:
         svc.add_endpoint(name="e", handler=echo, max_concurrency=4)
         stop = threading.Event()
-        failures: List[BaseException] = []
         answered = [0, 0, 0, 0]  # per requester thread
 
         def load(i: int) -> None:
-            try:
-                while not stop.is_set():
-                    rnc.request("e", b"x", timeout=WAIT)
-                    answered[i] += 1
-            except BaseException as exc:  # reported below
-                failures.append(exc)
+            while not stop.is_set():
+                rnc.request("e", b"x", timeout=WAIT)
+                answered[i] += 1
 
-        threads = [threading.Thread(target=load, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
+        threads, failures = start_threads(4, load)
         for _ in range(5):
             time.sleep(0.05)
             before = sum(answered)
