@@ -169,18 +169,18 @@ class Endpoint:
 
     def _reset(self) -> None:
         with self._lock:
-            n, t = self._totals()
-            base = self._base
-            self._base = (base[0] + n, base[1] + t)
+            self._base = self._counted()
             self._num_errors = 0
             self._last_error = None
 
+    def _counted(self) -> Tuple[int, int]:
+        """Requests and nanoseconds counted by all workers, ever (under the lock)."""
+        return (sum(tally.requests for tally in self._tallies),
+                sum(tally.time for tally in self._tallies))
+
     def _totals(self) -> Tuple[int, int]:
         """Requests and nanoseconds since the last reset (under the lock)."""
-        n = t = 0
-        for tally in self._tallies:
-            t += tally.time
-            n += tally.requests
+        n, t = self._counted()
         return n - self._base[0], t - self._base[1]
 
     def __repr__(self) -> str:
