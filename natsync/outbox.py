@@ -136,9 +136,13 @@ class Outbox:
 
     def _wake(self) -> None:
         with self.lock:
-            if self.flusher_idle and not self.direct:
-                self.flusher_idle = False
-                self.data_ready.notify()
+            self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        """Wake the idle flusher, unless a direct writer will take what is queued."""
+        if self.flusher_idle and not self.direct:
+            self.flusher_idle = False
+            self.data_ready.notify()
 
     def _late(self) -> None:
         """A lock-free append raced a change of mode: move it where it belongs."""
@@ -231,9 +235,8 @@ class Outbox:
     def _accepted(self, payload_len: int) -> None:
         self.out_msgs += 1
         self.out_bytes += payload_len
-        if self.mode is CONNECTED and self.flusher_idle and not self.direct:
-            self.flusher_idle = False
-            self.data_ready.notify()
+        if self.mode is CONNECTED:
+            self._wake_locked()
 
     def counts(self) -> Tuple[int, int]:
         """``(out_msgs, out_bytes)``, exact: every accepted message counted once."""
@@ -313,9 +316,7 @@ class Outbox:
         if self.mode is not CONNECTED:
             return False
         self.buf += frame
-        if self.flusher_idle and not self.direct:
-            self.flusher_idle = False
-            self.data_ready.notify()
+        self._wake_locked()
         return True
 
     # --------------------------------------------------------------- flusher
@@ -386,9 +387,7 @@ class Outbox:
             if not self.buf or self.in_flight or self.mode is not CONNECTED:
                 return None  # nothing left, or the flusher (or the reconnect) has it
             if not more:
-                if self.flusher_idle:
-                    self.flusher_idle = False
-                    self.data_ready.notify()
+                self._wake_locked()
                 return None
             self.direct = True
             return self._take_all_locked()
@@ -408,9 +407,8 @@ class Outbox:
             frames = list(frames)
             if self.mode is CONNECTED:
                 self.buf[0:0] = b"".join(frames)
-                if wake and self.flusher_idle and not self.direct:
-                    self.flusher_idle = False
-                    self.data_ready.notify()
+                if wake:
+                    self._wake_locked()
             else:
                 keep = [f for f in frames if is_msg_frame(f)]
                 self.frames.extendleft(reversed(keep))
